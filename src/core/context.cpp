@@ -1,0 +1,147 @@
+#include "bemi/context.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "bemi/json_escape.hpp"
+
+namespace bemi {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Validates without building a DOM: the payload's own text is what gets recorded, so numbers
+// keep every digit and no time is spent re-serializing.
+class ContextValidator : public nlohmann::json_sax<json> {
+public:
+    const char *reason = nullptr;
+
+    bool null() override { return value(); }
+    bool boolean(bool) override { return value(); }
+    bool number_integer(number_integer_t) override { return value(); }
+    bool number_unsigned(number_unsigned_t) override { return value(); }
+    bool number_float(number_float_t, const string_t &) override { return value(); }
+    bool string(string_t &s) override { return value() && no_nul(s); }
+    bool binary(binary_t &) override { return fail("binary values are not JSON"); }
+    bool key(string_t &s) override { return no_nul(s); }
+    bool start_object(std::size_t) override { return open(); }
+    bool start_array(std::size_t) override {
+        if (depth_ == 0)
+            return fail("not a JSON object");
+        return open();
+    }
+    bool end_object() override { return close(); }
+    bool end_array() override { return close(); }
+    bool parse_error(std::size_t, const std::string &, const nlohmann::detail::exception &) override {
+        return fail("not valid JSON (or not valid UTF-8)");
+    }
+
+private:
+    int depth_ = 0;
+
+    bool fail(const char *why) {
+        if (!reason)
+            reason = why;
+        return false;
+    }
+    bool value() { return depth_ > 0 || fail("not a JSON object"); }
+    bool no_nul(const string_t &s) {
+        return s.find('\0') == string_t::npos || fail("contains \\u0000, which jsonb cannot store");
+    }
+    bool open() {
+        if (++depth_ > kMaxContextDepth)
+            return fail("nested too deeply");
+        return true;
+    }
+    bool close() {
+        --depth_;
+        return true;
+    }
+};
+
+struct StringSink {
+    std::string &s;
+    void append(const char *p, size_t n) { s.append(p, n); }
+};
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one.
+size_t utf8_sequence_length(std::string_view s, size_t i) {
+    const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char c = b(i);
+    if (c >= 0x01 && c < 0x80)
+        return 1;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        if (c == 0xED)
+            hi = 0x9F; // no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (i + n > s.size())
+        return 0;
+    if (b(i + 1) < lo || b(i + 1) > hi)
+        return 0;
+    for (size_t k = 2; k < n; ++k)
+        if (b(i + k) < 0x80 || b(i + k) > 0xBF)
+            return 0;
+    return n;
+}
+
+} // namespace
+
+ContextCheck check_context(std::string_view payload, size_t max_bytes) {
+    if (payload.size() > max_bytes)
+        return {false, "larger than max-context-bytes"};
+    ContextValidator v;
+    const bool ok = json::sax_parse(payload.begin(), payload.end(), &v);
+    if (!ok)
+        return {false, v.reason ? v.reason : "not valid JSON"};
+    return {true, nullptr};
+}
+
+void append_utf8_excerpt(std::string &out, std::string_view s, size_t max_bytes) {
+    static constexpr char kReplacement[] = "\xEF\xBF\xBD";
+    size_t used = 0;
+    for (size_t i = 0; i < s.size();) {
+        size_t n = utf8_sequence_length(s, i);
+        const char *piece = n ? s.data() + i : kReplacement;
+        size_t piece_len = n ? n : 3;
+        if (used + piece_len > max_bytes)
+            break;
+        out.append(piece, piece_len);
+        used += piece_len;
+        i += n ? n : 1;
+    }
+}
+
+std::string normalize_context(std::string_view payload, size_t max_bytes) {
+    std::string out;
+    StringSink sink{out};
+    ContextCheck check = check_context(payload, max_bytes);
+    if (check.valid) {
+        out.reserve(payload.size());
+        append_json_single_line(sink, payload.data(), payload.size());
+        return out;
+    }
+    std::string excerpt;
+    append_utf8_excerpt(excerpt, payload, kInvalidContextExcerptBytes);
+    out.append("{\"_invalid_context\":");
+    append_json_string(sink, excerpt.data(), excerpt.size());
+    out.append(",\"_invalid_context_reason\":");
+    append_json_string(sink, check.reason, std::char_traits<char>::length(check.reason));
+    out.append("}");
+    return out;
+}
+
+} // namespace bemi

@@ -1,0 +1,60 @@
+// Differences between PostgreSQL major versions, in one place.
+//
+// Built and tested against PostgreSQL 15. Each accessor names the version that changed the
+// underlying API, so supporting 14 or 16-18 means editing this file only.
+#pragma once
+
+#include "pg/postgres_headers.hpp"
+
+#if PG_VERSION_NUM < 140000 || PG_VERSION_NUM >= 190000
+#error "bemi supports PostgreSQL 14 to 18"
+#endif
+
+namespace bemi_pg {
+
+// PostgreSQL 15 moved the commit time into a union shared with the prepare time.
+inline TimestampTz txn_commit_time(const ReorderBufferTXN *txn) {
+#if PG_VERSION_NUM >= 150000
+    return txn->xact_time.commit_time;
+#else
+    return txn->commit_time;
+#endif
+}
+
+// PostgreSQL 17 replaced ReorderBufferTupleBuf with a plain HeapTuple.
+inline HeapTuple change_new_tuple(ReorderBufferChange *change) {
+#if PG_VERSION_NUM >= 170000
+    return change->data.tp.newtuple;
+#else
+    return change->data.tp.newtuple ? &change->data.tp.newtuple->tuple : nullptr;
+#endif
+}
+
+inline HeapTuple change_old_tuple(ReorderBufferChange *change) {
+#if PG_VERSION_NUM >= 170000
+    return change->data.tp.oldtuple;
+#else
+    return change->data.tp.oldtuple ? &change->data.tp.oldtuple->tuple : nullptr;
+#endif
+}
+
+// Option values arrive as String nodes (Value nodes before PostgreSQL 15); strVal reads both.
+inline const char *defelem_value(const DefElem *elem) {
+    return elem->arg ? strVal(elem->arg) : nullptr;
+}
+
+// A slot created with two_phase decodes at PREPARE; the field exists since PostgreSQL 14.
+inline bool slot_uses_two_phase() {
+    return MyReplicationSlot != nullptr && MyReplicationSlot->data.two_phase;
+}
+
+// PostgreSQL 18 adds virtual generated columns, which are not in the tuple at all.
+inline bool attribute_is_stored(const FormData_pg_attribute *att) {
+#if PG_VERSION_NUM >= 180000
+    return !att->attisdropped && att->attgenerated != ATTRIBUTE_GENERATED_VIRTUAL;
+#else
+    return !att->attisdropped;
+#endif
+}
+
+} // namespace bemi_pg

@@ -1,0 +1,45 @@
+// Everything one decoding session keeps between callbacks (ctx->output_plugin_private).
+#pragma once
+
+#include "pg/postgres_headers.hpp"
+
+namespace bemi {
+struct Options;
+}
+
+namespace bemi_pg {
+
+// Replication origins whose changes are bemi's own ingestion, never captured again.
+constexpr char kIngestOriginPrefix[] = "bemi_ingest";
+
+struct TransactionState {
+    uint64 full_xid;          // with epoch: never wraps
+    uint32 next_seq;          // ordinal of the next change the server delivers
+    uint64 emitted;           // records written for this transaction
+    bool skipped;             // made by bemi's own ingestion origin
+    bool begin_written;       // the BEGIN record is out (include-transaction)
+    const char *context;      // single-line JSON object, "{}" when none
+    int context_len;
+    const char *suffix;       // ,"commit_position":N,"committed_at":"..."}
+    int suffix_len;
+};
+
+struct DecodingState {
+    const bemi::Options *options;
+    MemoryContext session_cxt; // ctx->context: lives as long as the decoding session
+    MemoryContext change_cxt; // reset after every record
+    MemoryContext txn_cxt;    // reset at every BEGIN
+    int guc_nest_level;
+    const char *database_json; // "dbname", escaped with quotes; set at first BEGIN
+    StringInfoData key;        // scratch for the primary key
+    StringInfoData old_key;    // scratch for the previous primary key
+    // Deformed tuples, sized for the widest relation seen.
+    int tuple_capacity;
+    Datum *new_values;
+    bool *new_nulls;
+    Datum *old_values;
+    bool *old_nulls;
+    TransactionState txn;
+};
+
+} // namespace bemi_pg

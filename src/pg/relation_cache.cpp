@@ -1,0 +1,299 @@
+#include "pg/relation_cache.hpp"
+
+#include "bemi/json_escape.hpp"
+#include "bemi/table_filter.hpp"
+#include "pg/boundary.hpp"
+#include "pg/compat.hpp"
+#include "pg/string_info_sink.hpp"
+
+namespace bemi_pg {
+
+namespace {
+
+struct CacheEntry {
+    Oid relid; // hash key
+    RelationInfo *info;
+};
+
+// Per backend: the callbacks cannot be unregistered, so they outlive decoding sessions and
+// must cope with there being no cache.
+HTAB *relation_cache = nullptr;
+MemoryContext relation_cache_cxt = nullptr;
+const bemi::TableFilter *table_filter = nullptr;
+bool callbacks_registered = false;
+
+void invalidate_entry(RelationInfo *info) {
+    if (info)
+        info->valid = false;
+}
+
+void relcache_callback(Datum, Oid relid) {
+    if (!relation_cache)
+        return;
+    if (OidIsValid(relid)) {
+        auto *entry = static_cast<CacheEntry *>(hash_search(relation_cache, &relid, HASH_FIND, nullptr));
+        if (entry)
+            invalidate_entry(entry->info);
+        return;
+    }
+    HASH_SEQ_STATUS scan;
+    hash_seq_init(&scan, relation_cache);
+    while (auto *entry = static_cast<CacheEntry *>(hash_seq_search(&scan)))
+        invalidate_entry(entry->info);
+}
+
+// Renamed schemas and new or dropped json casts do not invalidate the relations they affect.
+void syscache_callback(Datum, int, uint32) {
+    relcache_callback(0, InvalidOid);
+}
+
+// Does rendering this type through to_json() machinery run a user-defined json cast?
+bool type_runs_json_cast(Oid typid, int depth) {
+    if (depth > 16)
+        return true; // absurd nesting: be careful rather than fast
+    Oid base = getBaseType(typid);
+    Oid elem = get_element_type(base);
+    if (OidIsValid(elem))
+        return type_runs_json_cast(elem, depth + 1);
+    if (type_is_rowtype(base)) {
+        if (base == RECORDOID)
+            return true;
+        TupleDesc desc = lookup_rowtype_tupdesc(base, -1);
+        bool result = false;
+        for (int i = 0; i < desc->natts && !result; ++i) {
+            Form_pg_attribute att = TupleDescAttr(desc, i);
+            if (!att->attisdropped)
+                result = type_runs_json_cast(att->atttypid, depth + 1);
+        }
+        ReleaseTupleDesc(desc);
+        return result;
+    }
+    if (base < FirstNormalObjectId)
+        return false;
+    Oid castfunc = InvalidOid;
+    return find_coercion_pathway(JSONOID, base, COERCION_EXPLICIT, &castfunc) == COERCION_PATH_FUNC;
+}
+
+// The to_jsonb() category of a column type (see jsonb_categorize_type in jsonb.c).
+ValueKind classify(Oid base, Oid *castfunc) {
+    switch (base) {
+    case BOOLOID:
+        return ValueKind::Bool;
+    case INT2OID:
+        return ValueKind::Int2;
+    case INT4OID:
+        return ValueKind::Int4;
+    case INT8OID:
+        return ValueKind::Int8;
+    case FLOAT4OID:
+        return ValueKind::Float4;
+    case FLOAT8OID:
+        return ValueKind::Float8;
+    case NUMERICOID:
+        return ValueKind::Numeric;
+    case TEXTOID:
+    case VARCHAROID:
+    case BPCHAROID:
+        return ValueKind::Text;
+    case JSONOID:
+        return ValueKind::Json;
+    case JSONBOID:
+        return ValueKind::Jsonb;
+    case BYTEAOID:
+        return ValueKind::Bytea;
+    case DATEOID:
+    case TIMESTAMPOID:
+    case TIMESTAMPTZOID:
+        return ValueKind::DateTime;
+    default:
+        break;
+    }
+    if (OidIsValid(get_element_type(base)))
+        return ValueKind::Array;
+    if (type_is_rowtype(base))
+        return ValueKind::Composite;
+    if (base >= FirstNormalObjectId &&
+        find_coercion_pathway(JSONOID, base, COERCION_EXPLICIT, castfunc) == COERCION_PATH_FUNC)
+        return ValueKind::JsonCast;
+    return ValueKind::Other;
+}
+
+// Columns of the index that identifies rows: the replica identity index under USING INDEX,
+// otherwise the primary key (also under FULL and NOTHING, where it still names the row).
+void fill_key(RelationInfo *info, Relation rel) {
+    Oid index_oid = rel->rd_rel->relreplident == REPLICA_IDENTITY_INDEX ? RelationGetReplicaIndex(rel)
+                                                                        : RelationGetPrimaryKeyIndex(rel);
+    info->nkeys = 0;
+    info->key_attnums = nullptr;
+    info->key_in_old_tuple = false;
+    if (!OidIsValid(index_oid))
+        return;
+    Relation index = RelationIdGetRelation(index_oid);
+    if (!RelationIsValid(index))
+        return;
+    const int nkeys = index->rd_index->indnkeyatts;
+    info->key_attnums = static_cast<AttrNumber *>(palloc(sizeof(AttrNumber) * nkeys));
+    bool in_old = true;
+    for (int i = 0; i < nkeys; ++i) {
+        AttrNumber attnum = index->rd_index->indkey.values[i];
+        info->key_attnums[i] = attnum;
+        in_old = in_old && attnum > 0 && attnum <= info->natts && info->columns[attnum - 1].in_old_tuple;
+    }
+    RelationClose(index);
+    info->nkeys = nkeys;
+    info->key_in_old_tuple = in_old;
+}
+
+void fill_columns(RelationInfo *info, Relation rel) {
+    TupleDesc desc = RelationGetDescr(rel);
+    const bool full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
+    Bitmapset *identity = full ? nullptr : RelationGetIdentityKeyBitmap(rel);
+
+    info->natts = desc->natts;
+    info->columns = static_cast<ColumnInfo *>(palloc0(sizeof(ColumnInfo) * desc->natts));
+    for (int i = 0; i < desc->natts; ++i) {
+        Form_pg_attribute att = TupleDescAttr(desc, i);
+        ColumnInfo *col = &info->columns[i];
+        if (!attribute_is_stored(att)) {
+            col->kind = ValueKind::Dropped;
+            continue;
+        }
+        StringInfoData key;
+        initStringInfo(&key);
+        StringInfoSink sink{&key};
+        bemi::append_json_string(sink, NameStr(att->attname), strlen(NameStr(att->attname)));
+        appendStringInfoChar(&key, ':');
+        col->json_key = key.data;
+        col->json_key_len = key.len;
+
+        col->typlen = att->attlen;
+        col->base_type = getBaseType(att->atttypid);
+        Oid castfunc = InvalidOid;
+        col->kind = classify(col->base_type, &castfunc);
+        if (col->kind == ValueKind::JsonCast) {
+            fmgr_info_cxt(castfunc, &col->cast, info->cxt);
+            col->guarded = true;
+        } else if (col->kind == ValueKind::Array || col->kind == ValueKind::Composite) {
+            col->guarded = type_runs_json_cast(col->base_type, 0);
+        }
+        Oid output_func;
+        bool is_varlena;
+        getTypeOutputInfo(att->atttypid, &output_func, &is_varlena);
+        fmgr_info_cxt(output_func, &col->output, info->cxt);
+
+        col->in_old_tuple =
+            full || bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, identity);
+    }
+}
+
+void append_escaped_pair(StringInfo buf, const char *key, const char *value) {
+    StringInfoSink sink{buf};
+    appendStringInfo(buf, "\"%s\":", key);
+    bemi::append_json_string(sink, value, strlen(value));
+    appendStringInfoChar(buf, ',');
+}
+
+void fill_names(RelationInfo *info, Relation rel, const char *database_json) {
+    const char *schema = get_namespace_name(RelationGetNamespace(rel));
+    const char *table = RelationGetRelationName(rel);
+    StringInfoData buf;
+    initStringInfo(&buf);
+    appendStringInfo(&buf, "{\"database\":%s,", database_json);
+    append_escaped_pair(&buf, "schema", schema);
+    append_escaped_pair(&buf, "table", table);
+
+    const char *root_schema = nullptr;
+    const char *root_table = nullptr;
+    if (rel->rd_rel->relispartition) {
+        List *ancestors = get_partition_ancestors(RelationGetRelid(rel));
+        if (ancestors != NIL) {
+            Oid root = llast_oid(ancestors);
+            root_schema = get_namespace_name(get_rel_namespace(root));
+            root_table = get_rel_name(root);
+            if (root_schema && root_table) {
+                append_escaped_pair(&buf, "root_schema", root_schema);
+                append_escaped_pair(&buf, "root_table", root_table);
+            }
+        }
+    }
+    info->prefix = buf.data;
+    info->prefix_len = buf.len;
+    info->name_for_messages = psprintf("%s.%s", schema, table);
+
+    bool captured = true;
+    if (table_filter && !table_filter->empty()) {
+        const bemi::TableFilter *filter = table_filter;
+        run_core("bemi: table filter", [&] {
+            // A partition is named by its own name or its root's, so filters on the
+            // partitioned table cover every partition.
+            bool included = filter->includes(schema, table) ||
+                            (root_schema && root_table && filter->includes(root_schema, root_table));
+            bool excluded = filter->excludes(schema, table) ||
+                            (root_schema && root_table && filter->excludes(root_schema, root_table));
+            captured = included && !excluded;
+        });
+    }
+    info->captured = captured;
+}
+
+RelationInfo *build(Relation rel, const char *database_json) {
+    MemoryContext cxt = AllocSetContextCreate(relation_cache_cxt, "bemi relation", ALLOCSET_SMALL_SIZES);
+    MemoryContext old = MemoryContextSwitchTo(cxt);
+    auto *info = static_cast<RelationInfo *>(palloc0(sizeof(RelationInfo)));
+    info->relid = RelationGetRelid(rel);
+    info->cxt = cxt;
+    fill_columns(info, rel);
+    fill_key(info, rel);
+    fill_names(info, rel, database_json);
+    MemoryContextSwitchTo(old);
+    info->valid = true;
+    return info;
+}
+
+} // namespace
+
+void relation_cache_init(const bemi::TableFilter *filter) {
+    relation_cache_destroy();
+    relation_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "bemi relation cache", ALLOCSET_DEFAULT_SIZES);
+    HASHCTL ctl;
+    ctl.keysize = sizeof(Oid);
+    ctl.entrysize = sizeof(CacheEntry);
+    ctl.hcxt = relation_cache_cxt;
+    relation_cache = hash_create("bemi relation cache", 128, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    table_filter = filter;
+    if (!callbacks_registered) {
+        CacheRegisterRelcacheCallback(relcache_callback, 0);
+        CacheRegisterSyscacheCallback(NAMESPACEOID, syscache_callback, 0);
+        CacheRegisterSyscacheCallback(CASTSOURCETARGET, syscache_callback, 0);
+        callbacks_registered = true;
+    }
+}
+
+void relation_cache_destroy() {
+    // A session that ended in ERROR never reached shutdown: its cache is dropped here.
+    if (relation_cache_cxt)
+        MemoryContextDelete(relation_cache_cxt);
+    relation_cache_cxt = nullptr;
+    relation_cache = nullptr;
+    table_filter = nullptr;
+}
+
+RelationInfo *relation_cache_get(Relation rel, const char *database_json) {
+    Oid relid = RelationGetRelid(rel);
+    bool found;
+    auto *entry = static_cast<CacheEntry *>(hash_search(relation_cache, &relid, HASH_ENTER, &found));
+    if (!found)
+        entry->info = nullptr;
+    if (entry->info && entry->info->valid)
+        return entry->info;
+    // Build before freeing the old entry: building may process invalidations that would
+    // otherwise find a dangling pointer.
+    RelationInfo *fresh = build(rel, database_json);
+    entry = static_cast<CacheEntry *>(hash_search(relation_cache, &relid, HASH_FIND, nullptr));
+    if (entry->info)
+        MemoryContextDelete(entry->info->cxt);
+    entry->info = fresh;
+    return fresh;
+}
+
+} // namespace bemi_pg
