@@ -103,6 +103,11 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
 ContextCheck check_context(std::string_view payload, size_t max_bytes) {
     if (payload.size() > max_bytes)
         return {false, "larger than max-context-bytes"};
+    // nlohmann's lexer takes a NUL byte for the end of input (so "{}\0junk" would pass) and
+    // skips a leading UTF-8 BOM; neither is JSON, jsonb rejects both, and copying them into a
+    // record would break it. Refuse them before the parser can overlook them.
+    if (payload.find('\0') != std::string_view::npos || payload.substr(0, 3) == "\xEF\xBB\xBF")
+        return {false, "not valid JSON (or not valid UTF-8)"};
     ContextValidator v;
     const bool ok = json::sax_parse(payload.begin(), payload.end(), &v);
     if (!ok)

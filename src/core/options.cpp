@@ -78,7 +78,7 @@ Options parse_options(const RawOptions &raw) {
             o.max_context_bytes =
                 parse_size(name, require_value(name, value, "'65536'"), kMinContextBytes, kMaxContextBytes);
         else
-            throw OptionError("option \"" + name + "\" is not recognized by the bemi output plugin",
+            throw OptionError("unrecognized option \"" + name + "\"",
                               valid_options_hint());
     }
     return o;

@@ -49,8 +49,8 @@ std::vector<TablePattern> TableFilter::parse_list(std::string_view list) {
     std::vector<TablePattern> out;
     size_t start = 0;
     for (size_t i = 0; i <= list.size(); ++i) {
-        if (i < list.size() && list[i] == '\\') {
-            ++i; // an escaped comma does not split
+        if (i + 1 < list.size() && list[i] == '\\') {
+            ++i; // an escaped comma does not split; a trailing backslash is parse_item's to report
             continue;
         }
         if (i == list.size() || list[i] == ',') {
