@@ -38,7 +38,8 @@ private:
 };
 
 // '*' matches any sequence of characters (possibly empty); everything else literally.
-// The pattern is already unescaped except that literal stars are stored as "\*".
+// The pattern is already unescaped except that literal stars and backslashes are stored as
+// "\*" and "\\".
 bool glob_match(std::string_view pattern, std::string_view text);
 
 } // namespace bemi

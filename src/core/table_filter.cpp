@@ -14,8 +14,8 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// Splits one item at its first unescaped dot. Escapes other than "\*" are resolved here,
-// so the halves are glob patterns in which only '*' and "\*" are special.
+// Splits one item at its first unescaped dot. Escapes other than "\*" and "\\" are resolved
+// here, so the halves are glob patterns in which only '*', "\*" and "\\" are special.
 TablePattern parse_item(std::string_view item) {
     TablePattern p;
     std::string *part = &p.schema;
@@ -26,9 +26,10 @@ TablePattern parse_item(std::string_view item) {
             if (i + 1 == item.size())
                 throw std::invalid_argument("pattern \"" + std::string(item) + "\" ends with a lone backslash");
             char next = item[++i];
-            if (next == '*')
-                part->append("\\*");
-            else
+            if (next == '*' || next == '\\') {
+                part->push_back('\\'); // glob_match reads "\x" as a literal x
+                part->push_back(next);
+            } else
                 part->push_back(next);
         } else if (c == '.' && !seen_dot) {
             seen_dot = true;

@@ -1,0 +1,184 @@
+# shellcheck shell=bash
+# Helpers for the bemi test suite: a throw-away PostgreSQL cluster, plus small
+# utilities for test/shell/*.sh scripts.  Source it; it has no side effects.
+#
+# Cluster functions (used by test/run_tests.sh):
+#   bemi_cluster_init  TMPDIR          initdb into TMPDIR/data, write config
+#   bemi_cluster_start                 pick a free port, start, export PG* vars
+#   bemi_cluster_stop                  immediate stop (idempotent, never fails)
+#   bemi_cluster_running               true if the postmaster is alive
+#
+# Test helpers (used by test/shell/*.sh, need PGHOST/PGPORT/... in env):
+#   bemi_fail MSG...                   print "FAIL: MSG" to stderr and exit 1
+#   bemi_sql  SQL                      run SQL, print unaligned tuples-only result
+#
+# Environment knobs:
+#   PG_CONFIG               pg_config to use (default /usr/lib/postgresql/15/bin/pg_config)
+#   BEMI_TEST_PORT          force this TCP port instead of picking a free one
+#   BEMI_SHARED_PRELOAD     value for shared_preload_libraries (default empty)
+#   BEMI_TEST_EXTRA_CONF    extra lines appended verbatim to postgresql.conf
+
+: "${PG_CONFIG:=/usr/lib/postgresql/15/bin/pg_config}"
+
+bemi_pg_bindir() {
+    "$PG_CONFIG" --bindir
+}
+
+# Run a command as the OS user that owns the cluster: `postgres` when we are
+# root (the server refuses to run as root), otherwise the invoking user.
+# Runs from the cluster's temp dir so that the postgres user never needs
+# access to our current directory.
+bemi_as_pg() {
+    if [[ $EUID -eq 0 ]]; then
+        (cd "${BEMI_TEST_TMPROOT:-/}" && runuser -u postgres -- "$@")
+    else
+        (cd "${BEMI_TEST_TMPROOT:-/}" && "$@")
+    fi
+}
+
+# Is a TCP port on 127.0.0.1 free? (Something that accepts a connection means no.)
+_bemi_port_free() {
+    local port=$1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        return 1
+    fi
+    return 0
+}
+
+# Print a TCP port that looks free, chosen at random in 20000..59999.
+_bemi_pick_port() {
+    local i port
+    for i in $(seq 1 200); do
+        port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+        if _bemi_port_free "$port"; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "cluster.sh: could not find a free TCP port" >&2
+    return 1
+}
+
+# bemi_cluster_init TMPDIR
+# TMPDIR must exist and (when root) belong to postgres.  Sets and exports
+# BEMI_TEST_TMPROOT, BEMI_TEST_DATADIR, BEMI_TEST_SOCKDIR, BEMI_TEST_SERVER_LOG.
+bemi_cluster_init() {
+    local tmp=$1 bindir locale_opt
+    bindir=$(bemi_pg_bindir) || return 1
+    export BEMI_TEST_TMPROOT=$tmp
+    export BEMI_TEST_DATADIR=$tmp/data
+    export BEMI_TEST_SOCKDIR=$tmp
+    export BEMI_TEST_SERVER_LOG=$tmp/server.log
+
+    # C.UTF-8 is built into Debian 12's glibc; fall back to C elsewhere.
+    if locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then
+        locale_opt=C.UTF-8
+    else
+        locale_opt=C
+    fi
+    if ! bemi_as_pg "$bindir/initdb" -D "$BEMI_TEST_DATADIR" --auth=trust -U postgres \
+            --encoding=UTF8 --locale="$locale_opt" --no-sync >"$tmp/initdb.log" 2>&1; then
+        echo "cluster.sh: initdb failed:" >&2
+        cat "$tmp/initdb.log" >&2
+        return 1
+    fi
+
+    # Port and listen_addresses are passed on the pg_ctl command line at start
+    # (so a retry can pick another port); everything else lives here.
+    # Written through bemi_as_pg so the files keep the cluster owner.
+    bemi_as_pg tee -a "$BEMI_TEST_DATADIR/postgresql.conf" >/dev/null <<EOF
+
+# ---- bemi test suite (test/lib/cluster.sh) ----
+unix_socket_directories = '$BEMI_TEST_SOCKDIR'
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 10
+max_prepared_transactions = 10
+logical_decoding_work_mem = 64kB
+output_plugin_libraries = 'pgoutput, test_decoding, wal2json, bemi'
+shared_preload_libraries = '${BEMI_SHARED_PRELOAD:-}'
+fsync = off
+log_line_prefix = '%m [%p] %q%a '
+${BEMI_TEST_EXTRA_CONF:-}
+EOF
+    bemi_as_pg tee "$BEMI_TEST_DATADIR/pg_hba.conf" >/dev/null <<'EOF'
+# bemi test suite: trust everything local, including replication.
+local   all             all                          trust
+local   replication     all                          trust
+host    all             all         127.0.0.1/32     trust
+host    replication     all         127.0.0.1/32     trust
+EOF
+}
+
+# bemi_cluster_start
+# Starts the cluster on BEMI_TEST_PORT or a free random port (retrying with a
+# new port if the chosen one was taken in the meantime).  Exports PGHOST
+# (the unix socket dir), PGPORT, PGUSER=postgres, PGDATABASE=postgres.
+bemi_cluster_start() {
+    local bindir port loglines
+    bindir=$(bemi_pg_bindir) || return 1
+    for _ in 1 2 3 4 5; do
+        loglines=$({ wc -l <"$BEMI_TEST_SERVER_LOG"; } 2>/dev/null || echo 0)
+        if [[ -n ${BEMI_TEST_PORT:-} ]]; then
+            port=$BEMI_TEST_PORT
+        else
+            port=$(_bemi_pick_port) || return 1
+        fi
+        if bemi_as_pg "$bindir/pg_ctl" -D "$BEMI_TEST_DATADIR" -l "$BEMI_TEST_SERVER_LOG" \
+                -o "-c port=$port -c listen_addresses=127.0.0.1" -w -t 60 start >/dev/null; then
+            export PGHOST=$BEMI_TEST_SOCKDIR PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+            export BEMI_TEST_PORT_USED=$port
+            return 0
+        fi
+        # pg_ctl may give up while a postmaster is still around: make sure not.
+        bemi_cluster_stop
+        if [[ -z ${BEMI_TEST_PORT:-} ]] && tail -n "+$((loglines + 1))" "$BEMI_TEST_SERVER_LOG" 2>/dev/null |
+                grep -qE 'could not (bind|create listen socket)|Address already in use'; then
+            echo "cluster.sh: port $port was taken, retrying with another one" >&2
+            continue
+        fi
+        break
+    done
+    echo "cluster.sh: server failed to start, see $BEMI_TEST_SERVER_LOG" >&2
+    return 1
+}
+
+bemi_cluster_running() {
+    local pid
+    [[ -n ${BEMI_TEST_DATADIR:-} && -f $BEMI_TEST_DATADIR/postmaster.pid ]] || return 1
+    pid=$(head -n 1 "$BEMI_TEST_DATADIR/postmaster.pid" 2>/dev/null) || return 1
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# Immediate shutdown.  Falls back to SIGQUIT (= immediate shutdown) on the
+# postmaster from postmaster.pid, then SIGKILL, if pg_ctl cannot do it.
+bemi_cluster_stop() {
+    local bindir pid i
+    [[ -n ${BEMI_TEST_DATADIR:-} && -d $BEMI_TEST_DATADIR ]] || return 0
+    bemi_cluster_running || return 0
+    pid=$(head -n 1 "$BEMI_TEST_DATADIR/postmaster.pid" 2>/dev/null)
+    bindir=$(bemi_pg_bindir 2>/dev/null) || bindir=
+    if [[ -n $bindir ]]; then
+        bemi_as_pg "$bindir/pg_ctl" -D "$BEMI_TEST_DATADIR" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+    fi
+    for i in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        [[ $i -eq 1 ]] && kill -QUIT "$pid" 2>/dev/null
+        [[ $i -eq 30 ]] && kill -KILL "$pid" 2>/dev/null
+        sleep 0.2
+    done
+    echo "cluster.sh: WARNING: postmaster $pid is still running" >&2
+    return 0
+}
+
+# ---------------------------------------------------------------- test helpers
+
+bemi_fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# bemi_sql SQL -- one statement (or several), errors are fatal for psql.
+bemi_sql() {
+    psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"
+}
