@@ -32,9 +32,18 @@ public:
     }
     bool end_object() override { return close(); }
     bool end_array() override { return close(); }
-    bool parse_error(std::size_t, const std::string &, const nlohmann::detail::exception &) override {
+    bool parse_error(std::size_t position, const std::string &token, const nlohmann::detail::exception &e) override {
+        // 406: a well-formed number beyond double's range, which jsonb (numeric) accepts.
+        if (e.id == 406 && position >= token.size()) {
+            overflow_end = position;
+            overflow_length = token.size();
+            return false;
+        }
         return fail("not valid JSON (or not valid UTF-8)");
     }
+
+    size_t overflow_end = 0; // set when parsing stopped at such a number
+    size_t overflow_length = 0;
 
 private:
     int depth_ = 0;
@@ -108,11 +117,25 @@ ContextCheck check_context(std::string_view payload, size_t max_bytes) {
     // record would break it. Refuse them before the parser can overlook them.
     if (payload.find('\0') != std::string_view::npos || payload.substr(0, 3) == "\xEF\xBB\xBF")
         return {false, "not valid JSON (or not valid UTF-8)"};
-    ContextValidator v;
-    const bool ok = json::sax_parse(payload.begin(), payload.end(), &v);
-    if (!ok)
-        return {false, v.reason ? v.reason : "not valid JSON"};
-    return {true, nullptr};
+    // The parser stops at a number too large for a double. Such a number is still valid
+    // JSON, so validate again with it replaced by a zero of the same length; a few of them
+    // are tolerated, beyond that the payload is refused rather than parsed over and over.
+    constexpr int kMaxHugeNumbers = 8;
+    std::string patched;
+    std::string_view text = payload;
+    for (int attempt = 0; attempt <= kMaxHugeNumbers; ++attempt) {
+        ContextValidator v;
+        if (json::sax_parse(text.begin(), text.end(), &v))
+            return {true, nullptr};
+        if (v.reason || v.overflow_length == 0)
+            return {false, v.reason ? v.reason : "not valid JSON"};
+        if (patched.empty())
+            patched.assign(payload);
+        patched.replace(v.overflow_end - v.overflow_length, v.overflow_length,
+                        "0" + std::string(v.overflow_length - 1, ' '));
+        text = patched;
+    }
+    return {false, "too many numbers beyond double precision range"};
 }
 
 void append_utf8_excerpt(std::string &out, std::string_view s, size_t max_bytes) {

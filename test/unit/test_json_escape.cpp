@@ -1,0 +1,274 @@
+// Tests for include/bemi/json_escape.hpp: string escaping, single-line JSON, number detection
+// and bytea hex output. Expectations are written out by hand or built independently (snprintf)
+// and, where it helps, cross-checked by parsing the output with nlohmann::json.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bemi/json_escape.hpp"
+
+namespace {
+
+// A sink that also counts append() calls, to check the "one append per run" promise.
+struct Sink {
+    std::string s;
+    int appends = 0;
+    void append(const char *p, size_t n) {
+        s.append(p, n);
+        ++appends;
+    }
+};
+
+std::string escaped(const std::string &in) {
+    Sink out;
+    bemi::append_json_escaped(out, in.data(), in.size());
+    return out.s;
+}
+
+std::string as_json_string(const std::string &in) {
+    Sink out;
+    bemi::append_json_string(out, in.data(), in.size());
+    return out.s;
+}
+
+std::string single_line(const std::string &in) {
+    Sink out;
+    bemi::append_json_single_line(out, in.data(), in.size());
+    return out.s;
+}
+
+bool is_number(const std::string &s) { return bemi::is_json_number(s.data(), s.size()); }
+
+std::string bytea(const std::vector<unsigned char> &data) {
+    Sink out;
+    bemi::append_bytea_hex(out, data.data(), data.size());
+    return out.s;
+}
+
+} // namespace
+
+TEST_CASE("append_json_escaped: text without special characters is copied unchanged", "[json_escape]") {
+    CHECK(escaped("") == "");
+    CHECK(escaped("a") == "a");
+    CHECK(escaped("hello world") == "hello world");
+    // Characters JSON does not require escaping stay as they are (no escaping of '/', DEL, quotes
+    // other than '"').
+    CHECK(escaped("/ ' ` ~ { } [ ] : ,") == "/ ' ` ~ { } [ ] : ,");
+    CHECK(escaped("\x7f") == "\x7f");
+}
+
+TEST_CASE("append_json_escaped: quote and backslash", "[json_escape]") {
+    CHECK(escaped("\"") == "\\\"");
+    CHECK(escaped("\\") == "\\\\");
+    CHECK(escaped("say \"hi\"") == "say \\\"hi\\\"");
+    CHECK(escaped("C:\\dir\\file") == "C:\\\\dir\\\\file");
+    CHECK(escaped("\\\"") == "\\\\\\\"");
+}
+
+TEST_CASE("append_json_escaped: every control character below 0x20", "[json_escape]") {
+    for (int c = 0; c < 0x20; ++c) {
+        std::string expected;
+        switch (c) {
+        case 0x08: expected = "\\b"; break;
+        case 0x09: expected = "\\t"; break;
+        case 0x0a: expected = "\\n"; break;
+        case 0x0c: expected = "\\f"; break;
+        case 0x0d: expected = "\\r"; break;
+        default: {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            expected = buf;
+        }
+        }
+        INFO("control character " << c);
+        CHECK(escaped(std::string(1, static_cast<char>(c))) == expected);
+    }
+    // A few written out in full, in case the loop's own formatting were wrong.
+    CHECK(escaped(std::string(1, '\0')) == "\\u0000");
+    CHECK(escaped("\x01") == "\\u0001");
+    CHECK(escaped("\x0b") == "\\u000b");
+    CHECK(escaped("\x1f") == "\\u001f");
+    CHECK(escaped("\x1b[0m") == "\\u001b[0m");
+    // 0x20 and up are not control characters.
+    CHECK(escaped(" ") == " ");
+}
+
+TEST_CASE("append_json_escaped: an embedded NUL does not end the string", "[json_escape]") {
+    const std::string in("a\0b", 3);
+    CHECK(escaped(in) == "a\\u0000b");
+}
+
+TEST_CASE("append_json_escaped: UTF-8 passes through byte for byte", "[json_escape]") {
+    const std::string text = "h\xc3\xa9llo \xe2\x82\xac \xf0\x9d\x84\x9e \xe6\x97\xa5\xe6\x9c\xac";
+    CHECK(escaped(text) == text);
+    // Bytes >= 0x80 are never escaped, even when they do not form valid UTF-8.
+    CHECK(escaped("\x80\xff\xc3") == "\x80\xff\xc3");
+    CHECK(escaped("\xc3\xa9\n") == "\xc3\xa9\\n");
+}
+
+TEST_CASE("append_json_escaped: runs of plain bytes between escapes", "[json_escape]") {
+    CHECK(escaped("ab\ncd\tef") == "ab\\ncd\\tef");
+    CHECK(escaped("\n\n\n") == "\\n\\n\\n");
+    CHECK(escaped("\"start") == "\\\"start");
+    CHECK(escaped("end\"") == "end\\\"");
+    CHECK(escaped("\"\"") == "\\\"\\\"");
+    CHECK(escaped("a\x01\x02z") == "a\\u0001\\u0002z");
+
+    SECTION("a string with nothing to escape costs a single append") {
+        Sink out;
+        const std::string in(1000, 'x');
+        bemi::append_json_escaped(out, in.data(), in.size());
+        CHECK(out.s == in);
+        CHECK(out.appends == 1);
+    }
+    SECTION("the empty string appends nothing") {
+        Sink out;
+        bemi::append_json_escaped(out, "", 0);
+        CHECK(out.s.empty());
+        CHECK(out.appends == 0);
+    }
+    SECTION("only the given length is read") {
+        Sink out;
+        bemi::append_json_escaped(out, "abc\"def", 3);
+        CHECK(out.s == "abc");
+    }
+}
+
+TEST_CASE("append_json_escaped: output decodes back to the input", "[json_escape]") {
+    // All ASCII bytes, then some UTF-8: nlohmann must read the quoted form back exactly.
+    std::string all;
+    for (int c = 0; c < 0x80; ++c)
+        all.push_back(static_cast<char>(c));
+    all += "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+    const nlohmann::json parsed = nlohmann::json::parse(as_json_string(all));
+    REQUIRE(parsed.is_string());
+    CHECK(parsed.get<std::string>() == all);
+}
+
+TEST_CASE("append_json_string adds the quotes", "[json_escape]") {
+    CHECK(as_json_string("") == "\"\"");
+    CHECK(as_json_string("abc") == "\"abc\"");
+    CHECK(as_json_string("a\"b") == "\"a\\\"b\"");
+    CHECK(as_json_string("line1\nline2") == "\"line1\\nline2\"");
+}
+
+TEST_CASE("append_json_single_line replaces CR and LF with spaces and nothing else", "[json_escape]") {
+    CHECK(single_line("") == "");
+    CHECK(single_line("{\"a\":1}") == "{\"a\":1}");
+    CHECK(single_line("{\n  \"a\": 1\n}") == "{   \"a\": 1 }");
+    CHECK(single_line("{\r\n\"a\":1}\r\n") == "{  \"a\":1}  ");
+    CHECK(single_line("\n") == " ");
+    CHECK(single_line("\r") == " ");
+    CHECK(single_line("\n\r\n\r") == "    ");
+    // Tabs and escaped newlines inside strings are kept.
+    CHECK(single_line("{\t\"a\":\"x\\ny\"}") == "{\t\"a\":\"x\\ny\"}");
+    // The length is preserved byte for byte.
+    const std::string multi = "{\n\"k\":[1,\n2,\r\n3]}\n";
+    CHECK(single_line(multi).size() == multi.size());
+    // Still the same JSON value.
+    CHECK(nlohmann::json::parse(single_line(multi)) == nlohmann::json::parse(multi));
+}
+
+TEST_CASE("is_json_number accepts JSON numbers as PostgreSQL writes them", "[json_escape]") {
+    for (const char *s : {"0", "-0", "1", "-1", "7", "42", "1234567890", "-987654321",
+                          "123456789012345678901234567890", "0.5", "-0.5", "3.14159", "10.0",
+                          "0.000001", "1e5", "1E5", "1e+5", "1e-5", "1E-05", "-1.5e10",
+                          "2.5E+300", "0e0", "1.7976931348623157e+308", "4.9e-324"}) {
+        INFO(s);
+        CHECK(is_number(s));
+    }
+}
+
+TEST_CASE("is_json_number rejects everything else", "[json_escape]") {
+    // NaN and the infinities: to_jsonb() renders them as strings, so they must not be
+    // written bare.
+    CHECK_FALSE(is_number("NaN"));
+    CHECK_FALSE(is_number("Infinity"));
+    CHECK_FALSE(is_number("-Infinity"));
+    CHECK_FALSE(is_number("inf"));
+    CHECK_FALSE(is_number("nan"));
+    // Not JSON number syntax.
+    CHECK_FALSE(is_number(""));
+    CHECK_FALSE(is_number("-"));
+    CHECK_FALSE(is_number("+1"));
+    CHECK_FALSE(is_number("1."));
+    CHECK_FALSE(is_number(".5"));
+    CHECK_FALSE(is_number("-.5"));
+    CHECK_FALSE(is_number("1e"));
+    CHECK_FALSE(is_number("1e+"));
+    CHECK_FALSE(is_number("1e-"));
+    CHECK_FALSE(is_number("e5"));
+    CHECK_FALSE(is_number("1.e5"));
+    CHECK_FALSE(is_number("1.5.5"));
+    CHECK_FALSE(is_number("1e5e5"));
+    CHECK_FALSE(is_number("--1"));
+    CHECK_FALSE(is_number(" 1"));
+    CHECK_FALSE(is_number("1 "));
+    CHECK_FALSE(is_number("1,5"));
+    CHECK_FALSE(is_number("0x10"));
+    CHECK_FALSE(is_number("12abc"));
+    // Leading zeros: PostgreSQL never writes them, and JSON forbids them. The current
+    // implementation follows JSON and rejects them.
+    CHECK_FALSE(is_number("00"));
+    CHECK_FALSE(is_number("01"));
+    CHECK_FALSE(is_number("-01"));
+    CHECK_FALSE(is_number("007.5"));
+    // ...but a single zero before a fraction or exponent is fine.
+    CHECK(is_number("0.1"));
+    CHECK(is_number("-0e1"));
+}
+
+TEST_CASE("is_json_number reads exactly len bytes", "[json_escape]") {
+    CHECK(bemi::is_json_number("12x", 2));
+    CHECK_FALSE(bemi::is_json_number("12x", 3));
+    CHECK_FALSE(bemi::is_json_number("1.5", 2)); // "1."
+    CHECK_FALSE(bemi::is_json_number("5", 0));
+    CHECK(bemi::is_json_number("1e10", 3)); // "1e1"
+}
+
+TEST_CASE("append_hex writes two lowercase hex digits per byte, nothing else", "[json_escape]") {
+    Sink out;
+    bemi::append_hex(out, nullptr, 0);
+    CHECK(out.s.empty());
+    CHECK(out.appends == 0);
+    const unsigned char data[] = {0x00, 0x01, 0x9a, 0xf0, 0xff};
+    bemi::append_hex(out, data, sizeof data);
+    CHECK(out.s == "00019af0ff");
+    // Appends after what is there.
+    bemi::append_hex(out, data, 1);
+    CHECK(out.s == "00019af0ff00");
+}
+
+TEST_CASE("append_bytea_hex writes \\\\x and two lowercase hex digits per byte", "[json_escape]") {
+    // The output is already JSON-escaped: the three characters  \ \ x  stand for one backslash.
+    CHECK(bytea({}) == "\\\\x");
+    CHECK(bytea({0x00}) == "\\\\x00");
+    CHECK(bytea({0xde, 0xad, 0xbe, 0xef}) == "\\\\xdeadbeef");
+    CHECK(bytea({0x00, 0x0f, 0x10, 0x7f, 0x80, 0xff}) == "\\\\x000f107f80ff");
+
+    // Inside quotes it is the JSON string PostgreSQL's bytea output would give.
+    const nlohmann::json parsed = nlohmann::json::parse("\"" + bytea({0x01, 0xab}) + "\"");
+    CHECK(parsed.get<std::string>() == "\\x01ab");
+}
+
+TEST_CASE("append_bytea_hex across its internal 128-character chunk", "[json_escape]") {
+    // 64 input bytes fill one chunk exactly; test around that and across several chunks.
+    for (size_t len : {size_t{1}, size_t{63}, size_t{64}, size_t{65}, size_t{127}, size_t{128},
+                       size_t{129}, size_t{1000}}) {
+        std::vector<unsigned char> data(len);
+        std::string expected = "\\\\x";
+        for (size_t i = 0; i < len; ++i) {
+            data[i] = static_cast<unsigned char>((i * 37 + 11) & 0xFF);
+            char hex[3];
+            std::snprintf(hex, sizeof hex, "%02x", data[i]);
+            expected += hex;
+        }
+        INFO("length " << len);
+        CHECK(bytea(data) == expected);
+        CHECK(bytea(data).size() == 3 + 2 * len);
+    }
+}
