@@ -28,6 +28,10 @@ SHLIB_LINK += -lstdc++
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Header dependencies for the objects (not the bitcode, whose rule does not use CXXFLAGS).
+override CXXFLAGS += -MMD -MP
+-include $(OBJS:.o=.d)
+
 # PGXS also emits LLVM bitcode for JIT inlining, compiled by clang without PG_CXXFLAGS.
 COMPILE.cxx.bc += $(PG_CXXFLAGS)
 
@@ -40,4 +44,4 @@ test/unit/bemi_unit: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard include/bemi/*.hpp)
 unittest: test/unit/bemi_unit
 	test/unit/bemi_unit
 
-EXTRA_CLEAN = test/unit/bemi_unit results regression.diffs regression.out
+EXTRA_CLEAN = $(OBJS:.o=.d) test/unit/bemi_unit results regression.diffs regression.out

@@ -20,6 +20,10 @@ void set_context_from_message(DecodingState *state, const char *payload, Size si
         len = normalized.size();
     });
     buf[len] = '\0';
+    // The original product's triggers emit a message per row: keep one buffer, not all.
+    if (state->txn.context_buf)
+        pfree(state->txn.context_buf);
+    state->txn.context_buf = buf;
     state->txn.context = buf;
     state->txn.context_len = static_cast<int>(len);
 }

@@ -19,6 +19,7 @@ struct TransactionState {
     bool skipped;             // made by bemi's own ingestion origin
     bool begin_written;       // the BEGIN record is out (include-transaction)
     const char *context;      // single-line JSON object, "{}" when none
+    char *context_buf;        // the message buffer context points into, freed when replaced
     int context_len;
     const char *suffix;       // ,"commit_position":N,"committed_at":"..."}
     int suffix_len;

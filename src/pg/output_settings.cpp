@@ -14,6 +14,9 @@ struct Setting {
 constexpr Setting kPinned[] = {
     {"TimeZone", "UTC"},          {"DateStyle", "ISO, YMD"},   {"IntervalStyle", "postgres"},
     {"extra_float_digits", "1"},  {"bytea_output", "hex"},     {"lc_monetary", "C"},
+    // regclass, regtype and friends print names qualified as the search path requires; user
+    // casts to json may call functions in public, as they would in a default session.
+    {"search_path", "pg_catalog, public"},
 };
 
 } // namespace

@@ -4,7 +4,8 @@
 
 namespace bemi_pg {
 
-// Pins TimeZone, DateStyle, IntervalStyle, extra_float_digits, bytea_output and lc_monetary.
+// Pins TimeZone, DateStyle, IntervalStyle, extra_float_digits, bytea_output, lc_monetary and
+// search_path.
 // Inside a transaction (the SQL functions) the caller's values are saved and come back at
 // unpin or at transaction end, whichever is first; in a walsender, which runs no SQL of its
 // own, they are simply set. Returns the GUC nest level to hand to unpin (0 if none).

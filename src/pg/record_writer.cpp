@@ -37,9 +37,10 @@ void write_uint64(StringInfo out, uint64 v) {
     appendBinaryStringInfo(out, buf, pg_ulltoa_n(v, buf));
 }
 
-// The key as text: one column's value unquoted, several as a compact JSON array. Returns
-// false when a key column is absent (unchanged TOAST) or there is no key.
-bool render_key(StringInfo buf, RelationInfo *info, const Tuple &t) {
+// The key as text: one column's value unquoted, several as a compact JSON array. A key
+// column stored out of line and left unchanged is taken from the old tuple when the WAL
+// carries it there. Returns false when there is no key or a key column is not in the WAL.
+bool render_key(StringInfo buf, RelationInfo *info, const Tuple &t, const Tuple *old) {
     resetStringInfo(buf);
     if (info->nkeys == 0)
         return false;
@@ -56,7 +57,9 @@ bool render_key(StringInfo buf, RelationInfo *info, const Tuple &t) {
                 return false;
             APPEND_LITERAL(buf, "null");
         } else if (is_unchanged_toast(col, t.values[idx])) {
-            return false;
+            if (!old || old->nulls[idx] || is_unchanged_toast(col, old->values[idx]))
+                return false;
+            write_value(buf, col, old->values[idx], single ? ValueMode::Text : ValueMode::Json);
         } else {
             write_value(buf, col, t.values[idx], single ? ValueMode::Text : ValueMode::Json);
         }
@@ -200,17 +203,18 @@ bool write_row_record(StringInfo out, DecodingState *state, RelationInfo *info, 
     APPEND_LITERAL(out, "\",\"primary_key\":");
 
     // The key names the row after the change; a DELETE's row only exists in the old tuple.
+    const Tuple *old_key_source = old_p && info->key_in_old_tuple ? old_p : nullptr;
     bool has_key = false;
     if (now_p)
-        has_key = render_key(&state->key, info, now);
-    else if (old_p && info->key_in_old_tuple)
-        has_key = render_key(&state->key, info, old);
+        has_key = render_key(&state->key, info, now, old_key_source);
+    else if (old_key_source)
+        has_key = render_key(&state->key, info, old, nullptr);
     if (has_key)
         write_key(out, state->key);
     else
         APPEND_LITERAL(out, "null");
 
-    if (now_p && old_p && info->key_in_old_tuple && render_key(&state->old_key, info, old) &&
+    if (now_p && old_key_source && render_key(&state->old_key, info, old, nullptr) &&
         (!has_key || state->old_key.len != state->key.len ||
          memcmp(state->old_key.data, state->key.data, state->key.len) != 0)) {
         APPEND_LITERAL(out, ",\"previous_primary_key\":");

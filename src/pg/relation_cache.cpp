@@ -32,8 +32,17 @@ void relcache_callback(Datum, Oid relid) {
         return;
     if (OidIsValid(relid)) {
         auto *entry = static_cast<CacheEntry *>(hash_search(relation_cache, &relid, HASH_FIND, nullptr));
-        if (entry)
+        if (entry) {
             invalidate_entry(entry->info);
+            return;
+        }
+        // Not a cached table: perhaps a composite type that a cached table's column uses
+        // (ALTER TYPE ... ADD ATTRIBUTE invalidates only the type's own relation).
+        HASH_SEQ_STATUS scan;
+        hash_seq_init(&scan, relation_cache);
+        while ((entry = static_cast<CacheEntry *>(hash_seq_search(&scan))))
+            if (entry->info && entry->info->has_rowtypes)
+                invalidate_entry(entry->info);
         return;
     }
     HASH_SEQ_STATUS scan;
@@ -175,6 +184,7 @@ void fill_columns(RelationInfo *info, Relation rel) {
             col->guarded = true;
         } else if (col->kind == ValueKind::Array || col->kind == ValueKind::Composite) {
             col->guarded = type_runs_json_cast(col->base_type, 0);
+            info->has_rowtypes = true;
         }
         Oid output_func;
         bool is_varlena;

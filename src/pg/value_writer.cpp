@@ -48,8 +48,16 @@ bool call_guarded(FmgrInfo *fn, Datum value, Datum *result) {
     PG_CATCH();
     {
         MemoryContextSwitchTo(cxt);
+        ErrorData *edata = CopyErrorData();
         FlushErrorState();
         RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
+        // A cancel (statement_timeout, pg_cancel_backend) is the user's, not the cast's: as
+        // PL/pgSQL's WHEN OTHERS, never swallow it.
+        if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+            ReThrowError(edata);
+        FreeErrorData(edata);
     }
     PG_END_TRY();
     MemoryContextSwitchTo(cxt);
