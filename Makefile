@@ -6,7 +6,12 @@
 
 MODULE_big = bemi
 EXTENSION  = bemi
-DATA       = $(wildcard sql/bemi--*.sql)
+# Released scripts are kept as they shipped. The script of the version under development is
+# assembled from sql/<version>/*.sql, one file per feature, in name order.
+DEV_VERSION = 0.2
+DEV_SCRIPT  = sql/bemi--0.1--$(DEV_VERSION).sql
+DATA        = $(filter-out $(DEV_SCRIPT),$(wildcard sql/bemi--*.sql))
+DATA_built  = $(DEV_SCRIPT)
 PGFILEDESC = "bemi - change tracking with application context"
 
 CORE_SRCS = $(wildcard src/core/*.cpp)
@@ -14,7 +19,7 @@ PG_SRCS   = $(wildcard src/pg/*.cpp)
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 # pg_regress suites: sql/<name>.sql against expected/<name>.out.
-REGRESS = record_format values toast context transactions options filters origins spill partitions session_settings
+REGRESS = record_format values toast context transactions options filters origins spill partitions session_settings capture extension_schema
 REGRESS_OPTS = --inputdir=.
 
 PG_CONFIG ?= pg_config
@@ -27,6 +32,9 @@ SHLIB_LINK += -lstdc++
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(DEV_SCRIPT): $(sort $(wildcard sql/$(DEV_VERSION)/*.sql))
+	cat $^ > $@
 
 # Header dependencies for the objects (not the bitcode, whose rule does not use CXXFLAGS).
 override CXXFLAGS += -MMD -MP

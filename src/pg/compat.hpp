@@ -57,4 +57,22 @@ inline bool attribute_is_stored(const FormData_pg_attribute *att) {
 #endif
 }
 
+// PostgreSQL 15 renamed EmitWarningsOnPlaceholders.
+inline void reserve_guc_prefix(const char *prefix) {
+#if PG_VERSION_NUM >= 150000
+    MarkGUCPrefixReserved(prefix);
+#else
+    EmitWarningsOnPlaceholders(prefix);
+#endif
+}
+
+// PostgreSQL 17 added a flush argument to LogLogicalMessage.
+inline XLogRecPtr log_transactional_message(const char *prefix, const char *message, size_t size) {
+#if PG_VERSION_NUM >= 170000
+    return LogLogicalMessage(prefix, message, size, true, false);
+#else
+    return LogLogicalMessage(prefix, message, size, true);
+#endif
+}
+
 } // namespace bemi_pg

@@ -203,6 +203,55 @@ void append_escaped_pair(StringInfo buf, const char *key, const char *value) {
     appendStringInfoChar(buf, ',');
 }
 
+// Patterns in bemi.excluded_tables, if the extension is installed. Read through the catalog
+// snapshot, which during decoding is the historic one (the table is a user_catalog_table), so
+// decoding the same WAL again makes the same decisions.
+List *excluded_patterns() {
+    Oid schema = get_namespace_oid("bemi", true);
+    Oid table = OidIsValid(schema) ? get_relname_relid("excluded_tables", schema) : InvalidOid;
+    if (!OidIsValid(table))
+        return NIL;
+    List *patterns = NIL;
+    Relation rel = table_open(table, AccessShareLock);
+    SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, nullptr, 0, nullptr);
+    HeapTuple tuple;
+    while (HeapTupleIsValid(tuple = systable_getnext(scan))) {
+        bool isnull;
+        Datum pattern = heap_getattr(tuple, 1, RelationGetDescr(rel), &isnull);
+        if (!isnull)
+            patterns = lappend(patterns, TextDatumGetCString(pattern));
+    }
+    systable_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return patterns;
+}
+
+bool excluded_by_table(const char *schema, const char *table, const char *root_schema, const char *root_table) {
+    List *patterns = excluded_patterns();
+    if (patterns == NIL)
+        return false;
+    const int n = list_length(patterns);
+    const char **items = static_cast<const char **>(palloc(sizeof(char *) * n));
+    int i = 0;
+    ListCell *cell;
+    foreach (cell, patterns)
+        items[i++] = static_cast<const char *>(lfirst(cell));
+    bool excluded = false;
+    run_core("bemi: bemi.excluded_tables", [&] {
+        bemi::TableFilter filter;
+        for (int k = 0; k < n && !excluded; ++k) {
+            try {
+                filter.exclude(bemi::TableFilter::parse_list(items[k]));
+            } catch (const std::invalid_argument &) {
+                continue; // the table's CHECK keeps these out; a bad row must not stop decoding
+            }
+        }
+        excluded = filter.excludes(schema, table) ||
+                   (root_schema && root_table && filter.excludes(root_schema, root_table));
+    });
+    return excluded;
+}
+
 void fill_names(RelationInfo *info, Relation rel, const char *database_json) {
     const char *schema = get_namespace_name(RelationGetNamespace(rel));
     const char *table = RelationGetRelationName(rel);
@@ -243,7 +292,7 @@ void fill_names(RelationInfo *info, Relation rel, const char *database_json) {
             captured = included && !excluded;
         });
     }
-    info->captured = captured;
+    info->captured = captured && !excluded_by_table(schema, table, root_schema, root_table);
 }
 
 RelationInfo *build(Relation rel, const char *database_json) {

@@ -1,0 +1,187 @@
+#include "bemi/statement_context.hpp"
+
+#include <unordered_set>
+#include <vector>
+
+#include "bemi/context.hpp"
+#include "bemi/json_escape.hpp"
+#include "bemi/json_object.hpp"
+
+namespace bemi {
+
+namespace {
+
+constexpr std::string_view kOpen = "/*Bemi";
+constexpr std::string_view kClose = "Bemi*/";
+
+struct StringSink {
+    std::string &s;
+    void append(const char *p, size_t n) { s.append(p, n); }
+};
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+std::string undouble_percent(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        out.push_back(s[i]);
+        if (s[i] == '%' && i + 1 < s.size() && s[i + 1] == '%')
+            ++i;
+    }
+    return out;
+}
+
+// Characters urllib.parse.quote() escapes even with bemi-django's safe set, so they never
+// appear literally in its output.
+bool looks_percent_encoded(std::string_view s) {
+    if (s.find('%') == std::string_view::npos)
+        return false;
+    for (unsigned char c : s)
+        if (c < 0x20 || c >= 0x7F || std::string_view("*;?&#+<>!@$|^`").find(static_cast<char>(c)) != std::string_view::npos)
+            return false;
+    return true;
+}
+
+// Is every '%' part of a "%%" pair (the statement ran without parameters)?
+bool all_percents_doubled(std::string_view s) {
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%')
+            continue;
+        if (i + 1 >= s.size() || s[i + 1] != '%')
+            return false;
+        ++i;
+    }
+    return true;
+}
+
+CommentContext invalid(std::string_view content, const char *reason) {
+    CommentContext c;
+    c.kind = CommentContext::Kind::Invalid;
+    c.reason = reason;
+    std::string excerpt;
+    append_utf8_excerpt(excerpt, content, kInvalidContextExcerptBytes);
+    StringSink sink{c.object};
+    c.object = "{\"_invalid_comment\":";
+    append_json_string(sink, excerpt.data(), excerpt.size());
+    c.object += ",\"_invalid_comment_reason\":";
+    append_json_string(sink, reason, std::char_traits<char>::length(reason));
+    c.object += "}";
+    return c;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
+        s.remove_suffix(1);
+    return s;
+}
+
+} // namespace
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size()) {
+            const int hi = hex_value(s[i + 1]);
+            const int lo = hex_value(s[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                out.push_back(static_cast<char>(hi * 16 + lo));
+                i += 2;
+                continue;
+            }
+        }
+        out.push_back(s[i]);
+    }
+    return out;
+}
+
+CommentContext read_comment_context(std::string_view statement, size_t max_bytes) {
+    const size_t open = statement.find(kOpen);
+    if (open == std::string_view::npos)
+        return {};
+    const size_t body = open + kOpen.size();
+    const size_t close = statement.find(kClose, body);
+    if (close == std::string_view::npos)
+        return invalid(statement.substr(body), "comment has no closing Bemi*/");
+    const std::string_view content = trim(statement.substr(body, close - body));
+    if (content.size() > max_bytes)
+        return invalid(content, "larger than bemi.max_context_bytes");
+
+    // bemi-django after 0.0.5 sends urllib.parse.quote(json) with every '%' then doubled for the
+    // driver's parameter substitution, which undoes the doubling only when the statement had
+    // parameters (the ORM always passes them). Plain JSON may legitimately contain "%", so
+    // decode only text that looks quoted: a '%' and none of the characters quote() escapes.
+    const bool raw_valid = check_context(content, max_bytes).valid;
+    if (raw_valid && !looks_percent_encoded(content))
+        return {CommentContext::Kind::Valid, std::string(content), nullptr};
+    std::string decoded = percent_decode(all_percents_doubled(content) ? undouble_percent(content) : std::string(content));
+    if (check_context(decoded, max_bytes).valid)
+        return {CommentContext::Kind::Valid, std::move(decoded), nullptr};
+    if (raw_valid)
+        return {CommentContext::Kind::Valid, std::string(content), nullptr};
+    return invalid(content, check_context(content, max_bytes).reason);
+}
+
+size_t context_message_bound(size_t context_len, size_t comment_len, size_t sql_len) {
+    // Renaming "SQL" to "client_SQL" adds 7 bytes a member; a member takes at least 6 bytes.
+    const size_t renames = 2 * (context_len + comment_len) + 64;
+    return context_len + comment_len + 6 * sql_len + renames + 64;
+}
+
+std::string build_context_message(std::string_view context, const CommentContext &comment, std::string_view sql,
+                                  bool include_sql) {
+    std::vector<JsonMember> from_context;
+    if (!trim(context).empty())
+        from_context = object_members(context);
+    std::vector<JsonMember> from_comment;
+    if (comment.kind != CommentContext::Kind::None)
+        from_comment = object_members(comment.object);
+
+    auto effective = [](const JsonMember &m) -> std::string_view {
+        return m.key == "SQL" ? std::string_view(kClientSqlKey) : std::string_view(m.key);
+    };
+    std::unordered_set<std::string_view> overridden;
+    for (const auto &m : from_comment)
+        overridden.insert(effective(m));
+
+    std::string out = "{";
+    StringSink sink{out};
+    bool first = true;
+    auto member = [&](const JsonMember &m) {
+        if (!first)
+            out += ',';
+        first = false;
+        if (m.key == "SQL")
+            append_json_string(sink, kClientSqlKey, sizeof(kClientSqlKey) - 1);
+        else
+            out.append(m.raw_key);
+        out += ':';
+        append_json_single_line(sink, m.raw_value.data(), m.raw_value.size());
+    };
+    for (const auto &m : from_context)
+        if (!overridden.count(effective(m)))
+            member(m);
+    for (const auto &m : from_comment)
+        member(m);
+    if (include_sql) {
+        if (!first)
+            out += ',';
+        out += "\"SQL\":";
+        append_json_string(sink, sql.data(), sql.size());
+    }
+    out += '}';
+    return out;
+}
+
+} // namespace bemi

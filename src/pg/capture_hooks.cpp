@@ -1,0 +1,349 @@
+// Automatic capture: before a statement modifies rows, emit a transactional "_bemi" message
+// carrying the context in force and the client's statement, so that the decoder stitches
+// them to every change that follows (docs/capture.md).
+//
+// A message is emitted only when (context, client statement) differs from the last message
+// still live in the transaction, so a statement that touches a million rows, or fires
+// triggers and cascades, costs one message; statement A, then B, then A again costs three.
+#include "pg/capture_hooks.hpp"
+
+#include "bemi/statement_context.hpp"
+#include "pg/boundary.hpp"
+#include "pg/compat.hpp"
+#include "pg/settings.hpp"
+#include "pg/workers.hpp"
+
+namespace bemi_pg {
+
+namespace {
+
+constexpr char kContextPrefix[] = "_bemi";
+
+ExecutorStart_hook_type prev_executor_start = nullptr;
+ExecutorRun_hook_type prev_executor_run = nullptr;
+ExecutorFinish_hook_type prev_executor_finish = nullptr;
+ExecutorEnd_hook_type prev_executor_end = nullptr;
+ProcessUtility_hook_type prev_process_utility = nullptr;
+
+// Depth of executor and utility calls, as pg_stat_statements counts it: 0 is the client's.
+int nesting_level = 0;
+
+// The statement the client sent, while it runs (source is its query string, which the
+// location and length cut down to this statement); source is null between statements.
+struct ClientStatement {
+    const char *source;
+    int location;
+    int length;
+    uint64 generation;
+};
+ClientStatement client = {nullptr, 0, 0, 0};
+uint64 statement_generations = 0;
+
+// The last context message emitted in this transaction and not undone since.
+struct LiveMessage {
+    bool live;
+    uint64 context_generation;
+    uint64 statement_generation;
+    char *text; // in TopTransactionContext
+    int length;
+};
+LiveMessage last = {false, 0, 0, nullptr, 0};
+
+uint64 warned_generation = 0;
+bool extension_checked = false;
+bool extension_present = false;
+
+void forget_live_message() {
+    last.live = false;
+    last.text = nullptr; // its memory belongs to the transaction
+}
+
+void xact_callback(XactEvent event, void *) {
+    switch (event) {
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_PARALLEL_COMMIT:
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+    case XACT_EVENT_PREPARE:
+        forget_live_message();
+        extension_checked = false;
+        if (event == XACT_EVENT_ABORT)
+            client.source = nullptr;
+        break;
+    default:
+        break;
+    }
+}
+
+// A message emitted in a subtransaction that rolls back is discarded by the server: the
+// next change must get a new one. (Forgetting a message from before the subtransaction only
+// costs one more message.)
+void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, void *) {
+    if (event == SUBXACT_EVENT_ABORT_SUB) {
+        forget_live_message();
+        client.source = nullptr;
+    }
+}
+
+bool extension_installed() {
+    if (!extension_checked) {
+        Oid schema = get_namespace_oid("bemi", true);
+        extension_present = OidIsValid(schema) && OidIsValid(get_relname_relid("changes", schema));
+        extension_checked = true;
+    }
+    return extension_present;
+}
+
+bool capture_possible() {
+    return XLogLogicalInfoActive() && !RecoveryInProgress() && !IsParallelWorker() && !in_ingest_worker &&
+           IsTransactionState() && extension_installed();
+}
+
+void note_client_statement(const char *source, int location, int length) {
+    if (nesting_level != 0 || source == nullptr || source != debug_query_string)
+        return;
+    client.source = source;
+    client.location = location;
+    client.length = length;
+    client.generation = ++statement_generations;
+}
+
+void end_client_statement() {
+    if (nesting_level == 0)
+        client.source = nullptr;
+}
+
+// The statement's own text, cut out of a multi-statement string as pg_stat_statements does.
+void statement_text(const char *source, int location, int length, const char **text, int *text_length) {
+    int total = static_cast<int>(strlen(source));
+    if (location < 0 || location > total) {
+        location = 0;
+        length = total;
+    } else if (length <= 0 || location + length > total) {
+        length = total - location;
+    }
+    const char *start = source + location;
+    while (length > 0 && scanner_isspace(*start)) {
+        ++start;
+        --length;
+    }
+    while (length > 0 && scanner_isspace(start[length - 1]))
+        --length;
+    *text = start;
+    *text_length = length;
+}
+
+// Builds and emits the message for the current statement, unless the live one says the same.
+// fallback_* describe the statement being started, used when no client statement is running
+// (deferred triggers at COMMIT, background workers).
+void emit_context_message(const char *fallback_source, int fallback_location, int fallback_length) {
+    if (!capture_possible())
+        return;
+    const bool have_client = client.source != nullptr;
+    const uint64 statement_generation = have_client ? client.generation : 0;
+    if (last.live && last.context_generation == context_generation &&
+        last.statement_generation == statement_generation && statement_generation != 0)
+        return;
+    // Without a client statement (a deferred trigger at COMMIT, say), the changes belong to
+    // the transaction's last statement: keep its message if there is one.
+    if (!have_client && last.live && last.context_generation == context_generation)
+        return;
+
+    const char *statement;
+    int statement_length;
+    if (have_client)
+        statement_text(client.source, client.location, client.length, &statement, &statement_length);
+    else if (fallback_source)
+        statement_text(fallback_source, fallback_location, fallback_length, &statement, &statement_length);
+    else {
+        statement = "";
+        statement_length = 0;
+    }
+    const int sql_length = capture_sql ? pg_mbcliplen(statement, statement_length, max_sql_bytes) : 0;
+    const char *context = context_setting ? context_setting : "";
+    const size_t context_length = strlen(context);
+
+    // Sized before the C++ call, so no PostgreSQL function runs while C++ objects live.
+    const size_t capacity =
+        bemi::context_message_bound(context_length, static_cast<size_t>(statement_length), sql_length);
+    char *message = static_cast<char *>(palloc(capacity + 1));
+    size_t message_length = 0;
+    const char *comment_problem = nullptr;
+    const size_t comment_limit = static_cast<size_t>(max_context_bytes);
+    run_core("bemi: context message", [&] {
+        bemi::CommentContext comment =
+            bemi::read_comment_context(std::string_view(statement, statement_length), comment_limit);
+        if (comment.kind == bemi::CommentContext::Kind::Invalid)
+            comment_problem = comment.reason;
+        std::string built = bemi::build_context_message(context, comment, std::string_view(statement, sql_length),
+                                                        capture_sql);
+        if (built.size() > capacity)
+            throw std::length_error("context message exceeds its bound");
+        memcpy(message, built.data(), built.size());
+        message_length = built.size();
+    });
+    message[message_length] = '\0';
+
+    if (comment_problem && warned_generation != statement_generation) {
+        warned_generation = statement_generation;
+        ereport(WARNING, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                          errmsg("bemi: ignoring the /*Bemi ... Bemi*/ comment of this statement: %s",
+                                 comment_problem),
+                          errdetail("The change is recorded with \"_invalid_comment\" in its context."),
+                          errhint("The comment must hold a JSON object of at most bemi.max_context_bytes (%d).",
+                                  max_context_bytes)));
+    }
+
+    const bool same_as_live = last.live && last.length == static_cast<int>(message_length) &&
+                              memcmp(last.text, message, message_length) == 0;
+    // With nothing live, an empty context needs no message: changes default to {}.
+    const bool nothing_to_say = !last.live && message_length == 2;
+    if (!same_as_live && !nothing_to_say) {
+        log_transactional_message(kContextPrefix, message, message_length);
+        if (last.text)
+            pfree(last.text);
+        last.text = MemoryContextStrdup(TopTransactionContext, message);
+        last.length = static_cast<int>(message_length);
+        last.live = true;
+    }
+    last.context_generation = context_generation;
+    last.statement_generation = statement_generation;
+    pfree(message);
+}
+
+bool plan_modifies_rows(const QueryDesc *query) {
+    switch (query->operation) {
+    case CMD_INSERT:
+    case CMD_UPDATE:
+    case CMD_DELETE:
+#if PG_VERSION_NUM >= 150000
+    case CMD_MERGE:
+#endif
+        return true;
+    default:
+        return query->plannedstmt->hasModifyingCTE;
+    }
+}
+
+void bemi_executor_start(QueryDesc *query, int eflags) {
+    note_client_statement(query->sourceText, query->plannedstmt->stmt_location, query->plannedstmt->stmt_len);
+    if (prev_executor_start)
+        prev_executor_start(query, eflags);
+    else
+        standard_ExecutorStart(query, eflags);
+    // After the executor's own checks (permissions, read-only transactions) and before any
+    // row changes, which only ExecutorRun makes.
+    if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && plan_modifies_rows(query))
+        emit_context_message(query->sourceText, query->plannedstmt->stmt_location, query->plannedstmt->stmt_len);
+}
+
+void bemi_executor_run(QueryDesc *query, ScanDirection direction, uint64 count, bool execute_once) {
+    ++nesting_level;
+    PG_TRY();
+    {
+        if (prev_executor_run)
+            prev_executor_run(query, direction, count, execute_once);
+        else
+            standard_ExecutorRun(query, direction, count, execute_once);
+    }
+    PG_FINALLY();
+    {
+        --nesting_level;
+    }
+    PG_END_TRY();
+}
+
+void bemi_executor_finish(QueryDesc *query) {
+    ++nesting_level;
+    PG_TRY();
+    {
+        if (prev_executor_finish)
+            prev_executor_finish(query);
+        else
+            standard_ExecutorFinish(query);
+    }
+    PG_FINALLY();
+    {
+        --nesting_level;
+    }
+    PG_END_TRY();
+}
+
+void bemi_executor_end(QueryDesc *query) {
+    if (prev_executor_end)
+        prev_executor_end(query);
+    else
+        standard_ExecutorEnd(query);
+    end_client_statement();
+}
+
+bool utility_modifies_rows(const Node *statement) {
+    if (IsA(statement, CopyStmt))
+        return reinterpret_cast<const CopyStmt *>(statement)->is_from;
+    return IsA(statement, TruncateStmt);
+}
+
+// DROP DATABASE is refused while bemi's worker is connected: say what to do about it.
+void check_drop_database(const Node *statement) {
+    if (!IsA(statement, DropdbStmt))
+        return;
+    const auto *drop = reinterpret_cast<const DropdbStmt *>(statement);
+    ListCell *cell;
+    foreach (cell, drop->options) {
+        // WITH (FORCE) terminates every session, the worker included; its slot goes with
+        // the database.
+        if (strcmp(static_cast<DefElem *>(lfirst(cell))->defname, "force") == 0)
+            return;
+    }
+    Oid database = get_database_oid(drop->dbname, true);
+    if (OidIsValid(database) && ingest_worker_serves(database))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("database \"%s\" is being captured by bemi", drop->dbname),
+                        errdetail("bemi's ingestion worker and its replication slot use the database."),
+                        errhint("Run DROP EXTENSION bemi in database \"%s\" first, then drop the database.",
+                                drop->dbname)));
+}
+
+void bemi_process_utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,
+                          ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *query_env,
+                          DestReceiver *dest, QueryCompletion *completion) {
+    Node *statement = pstmt->utilityStmt;
+    check_drop_database(statement);
+    note_client_statement(query_string, pstmt->stmt_location, pstmt->stmt_len);
+    if (utility_modifies_rows(statement))
+        emit_context_message(query_string, pstmt->stmt_location, pstmt->stmt_len);
+    ++nesting_level;
+    PG_TRY();
+    {
+        if (prev_process_utility)
+            prev_process_utility(pstmt, query_string, read_only_tree, context, params, query_env, dest, completion);
+        else
+            standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest,
+                                    completion);
+    }
+    PG_FINALLY();
+    {
+        --nesting_level;
+    }
+    PG_END_TRY();
+    end_client_statement();
+}
+
+} // namespace
+
+void install_capture_hooks() {
+    prev_executor_start = ExecutorStart_hook;
+    ExecutorStart_hook = bemi_executor_start;
+    prev_executor_run = ExecutorRun_hook;
+    ExecutorRun_hook = bemi_executor_run;
+    prev_executor_finish = ExecutorFinish_hook;
+    ExecutorFinish_hook = bemi_executor_finish;
+    prev_executor_end = ExecutorEnd_hook;
+    ExecutorEnd_hook = bemi_executor_end;
+    prev_process_utility = ProcessUtility_hook;
+    ProcessUtility_hook = bemi_process_utility;
+    RegisterXactCallback(xact_callback, nullptr);
+    RegisterSubXactCallback(subxact_callback, nullptr);
+}
+
+} // namespace bemi_pg

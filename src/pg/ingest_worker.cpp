@@ -1,0 +1,662 @@
+// The ingestion worker: one per database with the extension, started by the launcher. It
+// stores every record of its slot in bemi.changes exactly once (docs/ingestion.md):
+//
+//   txn 1: X := flushed WAL position (a batch is capped at kMaxBatchBytes past the slot);
+//          bemi._ingest(slot, origin, X): peek the slot up to X, insert the row records of the
+//          transactions the replication origin does not cover yet, and set the origin's
+//          progress to the last one's commit end, atomically with the rows; commit.
+//   txn 2: pg_replication_slot_advance(slot, X): acknowledge, only once txn 1 has committed.
+//
+// A change acknowledged is stored; a change stored but not acknowledged (the worker died
+// between the two) is delivered again and skipped by the origin's progress, and by
+// ON CONFLICT (transaction_id, seq) DO NOTHING as a second guard.
+//
+// C-style on purpose: no object with a destructor is alive across PostgreSQL calls, which
+// may raise ERROR (longjmp) at any point.
+#include "pg/shared_state.hpp"
+#include "pg/workers.hpp"
+
+extern "C" {
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/standby.h"
+#include "utils/pg_lsn.h"
+#include "utils/snapmgr.h"
+#include "utils/wait_event.h"
+}
+
+extern "C" {
+PGDLLEXPORT void bemi_ingest_worker_main(Datum main_arg);
+}
+
+namespace bemi_pg {
+
+bool in_ingest_worker = false;
+
+namespace {
+
+constexpr long kPollMs = 200;                          // sleep between batches
+constexpr long kFullCheckMs = 10000;                   // re-check everything at least this often
+constexpr long kOrphanCheckMs = 60000;                 // drop origins of dropped databases
+constexpr long kMinBackoffMs = 1000;
+constexpr long kMaxBackoffMs = 60000;
+constexpr uint64 kMaxBatchBytes = 64 * 1024 * 1024;    // of WAL per batch
+// When the slot's restart point trails its confirmed position by more than this, log a
+// running-transactions record before the batch, so that decoding it moves the restart point
+// up (otherwise only the background writer's, every 15 s, do): every peek re-decodes from
+// the restart point.
+constexpr uint64 kRestartLagBytes = 1024 * 1024;
+
+enum Outcome { kIdle, kBatch, kAgain, kFailed };
+
+struct Worker {
+    Oid database;
+    Oid extension;         // the extension this worker captures for
+    char slot[kNameLength];
+    char origin[kNameLength];
+    DatabaseEntry *entry;
+    MemoryContext cxt;
+    bool origin_ready;     // the session's replication origin is set up
+    bool history_checked;  // capture_history describes the current slot
+    bool ready;            // slot and history checked: the idle shortcut may be taken
+    bool clean_exit;       // exiting because the extension is gone
+    bool captured;         // this process has seen the extension installed
+    XLogRecPtr confirmed;  // the slot's confirmed position as of our last look or advance
+    XLogRecPtr restart_lag;
+    XLogRecPtr last_snapshot_end;
+    TimestampTz last_full_step;
+    TimestampTz last_orphan_check;
+    long backoff_ms;
+};
+
+Worker W;
+
+// LSN_FORMAT_ARGS does not compile as C++ (it asserts the type with a C builtin).
+uint32 lsn_hi(XLogRecPtr lsn) {
+    return static_cast<uint32>(lsn >> 32);
+}
+uint32 lsn_lo(XLogRecPtr lsn) {
+    return static_cast<uint32>(lsn);
+}
+
+// ---------------------------------------------------------------- shared memory
+
+// Registers this process in its database's entry. False when another worker is attached.
+bool attach() {
+    if (shared == nullptr)
+        return false;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    DatabaseEntry *e = find_or_add_entry(W.database);
+    bool ok = e != nullptr && e->pid == 0;
+    if (ok) {
+        e->pid = MyProcPid;
+        e->latch = MyLatch;
+        e->confirmed = InvalidXLogRecPtr;
+        e->capture_start = InvalidXLogRecPtr;
+        e->caught_up_at = 0;
+        set_state(e, "starting");
+        W.entry = e;
+    }
+    LWLockRelease(shared->lock);
+    return ok;
+}
+
+void detach(int, Datum) {
+    if (shared == nullptr || W.entry == nullptr)
+        return;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    DatabaseEntry *e = W.entry;
+    if (e->pid == MyProcPid) {
+        e->pid = 0;
+        e->latch = nullptr;
+        if (W.clean_exit) {
+            // Extension gone. A CREATE EXTENSION that committed meanwhile keeps it wanted.
+            if (!e->request_pending)
+                e->wanted = false;
+            e->confirmed = InvalidXLogRecPtr;
+            e->capture_start = InvalidXLogRecPtr;
+            set_state(e, e->wanted ? "restarting" : "stopped");
+        } else {
+            const TimestampTz soon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+            if (e->not_before < soon)
+                e->not_before = soon;
+            set_state(e, "restarting");
+        }
+    }
+    LWLockRelease(shared->lock);
+    wake_launcher();
+}
+
+void publish_state(const char *state) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    set_state(W.entry, state);
+    LWLockRelease(shared->lock);
+}
+
+void publish_error(const char *message) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    set_state(W.entry, "backoff");
+    set_error(W.entry, message);
+    LWLockRelease(shared->lock);
+}
+
+void publish_idle(TimestampTz now) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    W.entry->confirmed = W.confirmed;
+    W.entry->caught_up_at = now;
+    set_state(W.entry, "idle");
+    LWLockRelease(shared->lock);
+}
+
+void publish_batch(XLogRecPtr upto, bool caught_up, TimestampTz sampled_at, int64 stored) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    DatabaseEntry *e = W.entry;
+    e->confirmed = upto;
+    if (caught_up)
+        e->caught_up_at = sampled_at;
+    e->changes += static_cast<uint64>(stored);
+    e->batches += 1;
+    e->last_batch_at = GetCurrentTimestamp();
+    set_state(e, "ingesting");
+    LWLockRelease(shared->lock);
+}
+
+void publish_capture_start(XLogRecPtr lsn) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    W.entry->capture_start = lsn;
+    LWLockRelease(shared->lock);
+}
+
+void clear_request() {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    W.entry->request_pending = false;
+    W.entry->wanted = true;
+    LWLockRelease(shared->lock);
+}
+
+// Every peek and advance starts a decoding context, which logs "starting logical decoding for
+// slot" and "logical decoding found ... point" at LOG: several lines per second here. This
+// process keeps those out of the server log (log_min_messages cannot: LOG passes
+// every level below FATAL). Everything else, errors included, is logged as usual.
+emit_log_hook_type prev_emit_log_hook = nullptr;
+
+const char *const kQuietMessages[] = {
+    "starting logical decoding for slot \"%s\"",
+    "logical decoding found consistent point at %X/%X",
+    "logical decoding found initial starting point at %X/%X",
+    "logical decoding found initial consistent point at %X/%X",
+};
+
+void quiet_decoding_messages(ErrorData *edata) {
+    if (edata->elevel == LOG && edata->message_id != nullptr) {
+        for (const char *quiet : kQuietMessages)
+            if (strcmp(edata->message_id, quiet) == 0)
+                edata->output_to_server = false;
+    }
+    if (prev_emit_log_hook)
+        prev_emit_log_hook(edata);
+}
+
+// ---------------------------------------------------------------- transactions and SPI
+
+void begin() {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "bemi: SPI_connect failed");
+    PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+// Commits. The origin's progress, if a batch set it, belongs to that commit only: clear it so
+// that no later transaction can carry it (PostgreSQL keeps it in the session until reset).
+void finish() {
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+    replorigin_session_origin_lsn = InvalidXLogRecPtr;
+    replorigin_session_origin_timestamp = 0;
+}
+
+// Runs a statement with up to 4 text/name/lsn parameters; errors propagate.
+int run(const char *sql, int nargs, const Oid *types, const Datum *values, int expected) {
+    const int rc = SPI_execute_with_args(sql, nargs, const_cast<Oid *>(types), const_cast<Datum *>(values),
+                                         nullptr, false, 0);
+    if (rc != expected)
+        elog(ERROR, "bemi: unexpected SPI result %d for: %s", rc, sql);
+    return static_cast<int>(SPI_processed);
+}
+
+Datum text_datum(const char *s) {
+    return CStringGetTextDatum(s);
+}
+
+Datum name_datum(const char *s) {
+    // A palloc'd NameData: the slot functions take "name".
+    auto *n = static_cast<NameData *>(palloc0(sizeof(NameData)));
+    namestrcpy(n, s);
+    return NameGetDatum(n);
+}
+
+bool column_isnull(int col) {
+    bool isnull = false;
+    (void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+    return isnull;
+}
+
+Datum column(int col) {
+    bool isnull = false;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+    if (isnull)
+        elog(ERROR, "bemi: unexpected NULL in column %d", col);
+    return d;
+}
+
+// ---------------------------------------------------------------- the steps
+
+// In a transaction: is the extension installed at a version with the ingestion function?
+// Holds a lock on the extension until the transaction ends, so that DROP EXTENSION waits for
+// the batch instead of failing it halfway.
+// An extension dropped and created again before the worker looked (one transaction, or two in
+// quick succession) is another extension: its tables are new, so capture starts over (this
+// worker stops, dropping slot and origin; the request of the new one starts a fresh worker).
+bool extension_installed() {
+    Oid ext = get_extension_oid("bemi", true);
+    if (!OidIsValid(ext))
+        return false;
+    LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+    if (get_extension_oid("bemi", true) != ext) // a DROP may have committed while we waited
+        return false;
+    if (OidIsValid(W.extension) && W.extension != ext)
+        return false;
+    run("SELECT pg_catalog.to_regprocedure('bemi._ingest(pg_catalog.name,pg_catalog.text,pg_catalog.pg_lsn)') "
+        "IS NOT NULL",
+        0, nullptr, nullptr, SPI_OK_SELECT);
+    if (!DatumGetBool(column(1)))
+        return false;
+    W.extension = ext;
+    return true;
+}
+
+// The extension is gone (its drop has committed): drop our slot and origin, exit 0 (the
+// launcher does not start a worker again until the extension is created again).
+[[noreturn]] void stop_and_exit() {
+    publish_state("stopping");
+    if (W.origin_ready) {
+        replorigin_session_reset();
+        replorigin_session_origin = InvalidRepOriginId;
+        W.origin_ready = false;
+    }
+    const Oid types[1] = {TEXTOID};
+    Datum values[1] = {text_datum(W.slot)};
+    const int dropped_slots =
+        run("SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots "
+            "WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
+            1, types, values, SPI_OK_SELECT);
+    values[0] = text_datum(W.origin);
+    (void) run("SELECT pg_catalog.pg_replication_origin_drop(roname) FROM pg_catalog.pg_replication_origin "
+               "WHERE roname OPERATOR(pg_catalog.=) $1",
+               1, types, values, SPI_OK_SELECT);
+    finish();
+    W.clean_exit = true;
+    if (W.captured || dropped_slots > 0)
+        ereport(LOG, (errmsg("bemi: extension dropped in database %u: ingestion stopped, slot \"%s\" dropped",
+                             W.database, W.slot)));
+    proc_exit(0);
+}
+
+// In a transaction. Sets the session's replication origin up (creating it if needed: then the
+// transaction must commit first, and false is returned). Setting it up fails if another
+// process uses the origin, which also keeps two workers off one database.
+bool setup_origin() {
+    RepOriginId id = replorigin_by_name(W.origin, true);
+    if (id == InvalidRepOriginId) {
+        (void) replorigin_create(W.origin);
+        return false;
+    }
+    replorigin_session_setup(id);
+    replorigin_session_origin = id;
+    W.origin_ready = true;
+    return true;
+}
+
+// Origins named bemi_ingest_<oid> of databases that no longer exist: DROP DATABASE ... WITH
+// (FORCE) terminates the worker before it can drop its origin (the server drops the slot).
+// The launcher cannot read pg_replication_origin (it has no database), so workers do this.
+void drop_orphan_origins() {
+    (void) run("SELECT pg_catalog.pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o "
+               "WHERE o.roname OPERATOR(pg_catalog.~) '^bemi_ingest_[0-9]+$' "
+               "AND NOT EXISTS (SELECT FROM pg_catalog.pg_database d WHERE d.oid::pg_catalog.text "
+               "OPERATOR(pg_catalog.=) pg_catalog.substr(o.roname, 13))",
+               0, nullptr, nullptr, SPI_OK_SELECT);
+}
+
+struct SlotInfo {
+    bool exists;
+    bool ours;        // plugin bemi, this database
+    bool lost;        // invalidated (max_slot_wal_keep_size)
+    XLogRecPtr confirmed;
+    XLogRecPtr restart;
+};
+
+void read_slot(SlotInfo *info) {
+    const Oid types[1] = {TEXTOID};
+    Datum values[1] = {text_datum(W.slot)};
+    const int n = run("SELECT plugin OPERATOR(pg_catalog.=) 'bemi' AND database OPERATOR(pg_catalog.=) "
+                      "pg_catalog.current_database(), wal_status OPERATOR(pg_catalog.=) 'lost', "
+                      "confirmed_flush_lsn, restart_lsn "
+                      "FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
+                      1, types, values, SPI_OK_SELECT);
+    memset(info, 0, sizeof *info);
+    if (n == 0)
+        return;
+    info->exists = true;
+    info->ours = !column_isnull(1) && DatumGetBool(column(1));
+    info->lost = !column_isnull(2) && DatumGetBool(column(2));
+    info->confirmed = column_isnull(3) ? InvalidXLogRecPtr : DatumGetLSN(column(3));
+    info->restart = column_isnull(4) ? InvalidXLogRecPtr : DatumGetLSN(column(4));
+}
+
+// The latest capture_history event of our slot: 0 none, 1 capture_started or gap (capture
+// running from *point), 2 capture_stopped (*point = where the lost range starts).
+int latest_history(XLogRecPtr *point) {
+    const Oid types[1] = {TEXTOID};
+    Datum values[1] = {text_datum(W.slot)};
+    const int n = run("SELECT event OPERATOR(pg_catalog.=) 'capture_stopped', "
+                      "CASE WHEN event OPERATOR(pg_catalog.=) 'capture_stopped' THEN gap_from ELSE consistent_point END "
+                      "FROM bemi.capture_history WHERE slot_name OPERATOR(pg_catalog.=) $1 "
+                      "AND event OPERATOR(pg_catalog.=) ANY (ARRAY['capture_started', 'gap', 'capture_stopped']) "
+                      "ORDER BY id DESC LIMIT 1",
+                      1, types, values, SPI_OK_SELECT);
+    *point = InvalidXLogRecPtr;
+    if (n == 0)
+        return 0;
+    if (!column_isnull(2))
+        *point = DatumGetLSN(column(2));
+    return DatumGetBool(column(1)) ? 2 : 1;
+}
+
+void record_event(const char *event, XLogRecPtr consistent, XLogRecPtr gap_from, XLogRecPtr gap_to,
+                  const char *detail) {
+    const Oid types[6] = {TEXTOID, TEXTOID, PG_LSNOID, PG_LSNOID, PG_LSNOID, TEXTOID};
+    Datum values[6] = {text_datum(event),         text_datum(W.slot),       LSNGetDatum(consistent),
+                       LSNGetDatum(gap_from),      LSNGetDatum(gap_to),      text_datum(detail ? detail : "")};
+    (void) run("INSERT INTO bemi.capture_history (event, slot_name, consistent_point, gap_from, gap_to, detail) "
+               "VALUES ($1, $2, NULLIF($3, '0/0'::pg_catalog.pg_lsn), NULLIF($4, '0/0'::pg_catalog.pg_lsn), "
+               "NULLIF($5, '0/0'::pg_catalog.pg_lsn), NULLIF($6, ''))",
+               6, types, values, SPI_OK_INSERT);
+}
+
+// Where stored changes end, as far as we know without the slot: every transaction that
+// committed before the origin's progress is stored.
+XLogRecPtr stored_upto() {
+    const Oid types[1] = {TEXTOID};
+    Datum values[1] = {text_datum(W.origin)};
+    (void) run("SELECT pg_catalog.pg_replication_origin_progress($1, true)", 1, types, values, SPI_OK_SELECT);
+    XLogRecPtr p = column_isnull(1) ? InvalidXLogRecPtr : DatumGetLSN(column(1));
+    return p > W.confirmed ? p : W.confirmed;
+}
+
+// In its own transaction, which has written nothing (a slot cannot be created otherwise).
+// Waits for the transactions running now to end. Returns the consistent point.
+XLogRecPtr create_slot() {
+    publish_state("creating slot");
+    begin();
+    // The wait for running transactions is a lock wait: no lock_timeout for it.
+    (void) set_config_option("lock_timeout", "0", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+    const Oid types[1] = {TEXTOID};
+    Datum values[1] = {text_datum(W.slot)};
+    (void) run("SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1::pg_catalog.name, 'bemi')", 1,
+               types, values, SPI_OK_SELECT);
+    const XLogRecPtr consistent = DatumGetLSN(column(1));
+    finish();
+    return consistent;
+}
+
+// Logs a running-transactions record when the slot's restart point trails (see
+// kRestartLagBytes), unless nothing but our own last record was written since.
+void maybe_log_snapshot(XLogRecPtr flush) {
+    if (W.restart_lag < kRestartLagBytes || flush <= W.last_snapshot_end)
+        return;
+    (void) LogStandbySnapshot();
+    W.last_snapshot_end = GetXLogInsertRecPtr();
+    XLogFlush(W.last_snapshot_end);
+}
+
+Outcome step() {
+    TimestampTz now = GetCurrentTimestamp();
+    XLogRecPtr flush = GetFlushRecPtr(nullptr);
+    if (W.ready && flush <= W.confirmed && !TimestampDifferenceExceeds(W.last_full_step, now, kFullCheckMs)) {
+        publish_idle(now);
+        return kIdle;
+    }
+    if (W.ready)
+        maybe_log_snapshot(flush);
+    W.last_full_step = now;
+
+    begin();
+    if (!extension_installed())
+        stop_and_exit();
+    if (!W.captured) {
+        W.captured = true;
+        clear_request();
+    }
+    if (W.last_orphan_check == 0 || TimestampDifferenceExceeds(W.last_orphan_check, now, kOrphanCheckMs)) {
+        drop_orphan_origins();
+        W.last_orphan_check = now;
+    }
+    if (!W.origin_ready && !setup_origin()) {
+        finish(); // the origin was created: commit, then set it up
+        return kAgain;
+    }
+
+    SlotInfo slot;
+    read_slot(&slot);
+    if (slot.exists && !slot.ours)
+        ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+                        errmsg("bemi: replication slot \"%s\" exists but is not bemi's (another plugin or database)",
+                               W.slot),
+                        errhint("Drop that slot: the name is reserved for bemi's ingestion worker.")));
+    if (slot.exists && slot.lost) {
+        // Invalidated by max_slot_wal_keep_size: the WAL past its position is gone.
+        record_event("capture_stopped", InvalidXLogRecPtr, slot.confirmed, InvalidXLogRecPtr,
+                     "replication slot invalidated: the server removed WAL it still needed (max_slot_wal_keep_size)");
+        Datum values[1] = {text_datum(W.slot)};
+        const Oid types[1] = {TEXTOID};
+        (void) run("SELECT pg_catalog.pg_drop_replication_slot($1::pg_catalog.name)", 1, types, values,
+                   SPI_OK_SELECT);
+        ereport(WARNING, (errmsg("bemi: replication slot \"%s\" was invalidated: changes after %X/%X are lost",
+                                 W.slot, lsn_hi(slot.confirmed), lsn_lo(slot.confirmed)),
+                          errhint("Raise max_slot_wal_keep_size; the gap is recorded in bemi.capture_history.")));
+        finish();
+        W.ready = false;
+        return kAgain;
+    }
+    if (!slot.exists) {
+        XLogRecPtr point;
+        const int latest = latest_history(&point);
+        XLogRecPtr gap_from = point;
+        if (latest == 1) {
+            // Capture was running and the slot is gone (dropped by hand?): a gap.
+            gap_from = stored_upto();
+            record_event("capture_stopped", InvalidXLogRecPtr, gap_from, InvalidXLogRecPtr,
+                         "replication slot missing");
+            ereport(WARNING, (errmsg("bemi: replication slot \"%s\" is missing: changes after %X/%X are lost",
+                                     W.slot, lsn_hi(gap_from), lsn_lo(gap_from)),
+                              errhint("The gap is recorded in bemi.capture_history. Do not drop bemi_* slots.")));
+        }
+        finish();
+        const XLogRecPtr consistent = create_slot();
+        begin();
+        if (!extension_installed()) // dropped while the slot was being created
+            stop_and_exit();
+        if (latest == 0)
+            record_event("capture_started", consistent, InvalidXLogRecPtr, InvalidXLogRecPtr, nullptr);
+        else
+            record_event("gap", consistent, gap_from, consistent, "capture restarted with a new replication slot");
+        finish();
+        publish_capture_start(consistent);
+        W.history_checked = true;
+        W.confirmed = consistent;
+        ereport(LOG, (errmsg("bemi: capturing changes of database %u from %X/%X (slot \"%s\")", W.database,
+                             lsn_hi(consistent), lsn_lo(consistent), W.slot)));
+        return kAgain;
+    }
+    if (!W.history_checked) {
+        // A slot exists: make sure the history says so (a crash may have come between creating
+        // the slot and recording it; nothing was acknowledged yet then).
+        XLogRecPtr point;
+        const int latest = latest_history(&point);
+        if (latest == 0) {
+            record_event("capture_started", slot.confirmed, InvalidXLogRecPtr, InvalidXLogRecPtr,
+                         "existing replication slot adopted");
+            point = slot.confirmed;
+        } else if (latest == 2) {
+            record_event("gap", slot.confirmed, point, slot.confirmed, "capture restarted with a new replication slot");
+            point = slot.confirmed;
+        }
+        publish_capture_start(point);
+        W.history_checked = true;
+    }
+
+    W.confirmed = slot.confirmed;
+    W.restart_lag = slot.restart != InvalidXLogRecPtr && slot.confirmed > slot.restart ? slot.confirmed - slot.restart : 0;
+    W.ready = true;
+    now = GetCurrentTimestamp();
+    flush = GetFlushRecPtr(nullptr);
+    if (flush <= slot.confirmed) {
+        finish();
+        publish_idle(now);
+        return kIdle;
+    }
+    const XLogRecPtr upto = flush - slot.confirmed > kMaxBatchBytes ? slot.confirmed + kMaxBatchBytes : flush;
+
+    // txn 1: store.
+    publish_state("ingesting");
+    {
+        const Oid types[3] = {NAMEOID, TEXTOID, PG_LSNOID};
+        Datum values[3] = {name_datum(W.slot), text_datum(W.origin), LSNGetDatum(upto)};
+        (void) run("SELECT bemi._ingest($1, $2, $3)", 3, types, values, SPI_OK_SELECT);
+    }
+    const int64 stored = DatumGetInt64(column(1));
+    finish();
+
+    // txn 2: acknowledge what txn 1 stored.
+    begin();
+    {
+        const Oid types[2] = {TEXTOID, PG_LSNOID};
+        Datum values[2] = {text_datum(W.slot), LSNGetDatum(upto)};
+        (void) run("SELECT pg_catalog.pg_replication_slot_advance($1::pg_catalog.name, $2)", 2, types, values,
+                   SPI_OK_SELECT);
+    }
+    finish();
+    W.confirmed = upto;
+    publish_batch(upto, upto == flush, now, stored);
+    return upto == flush ? kBatch : kAgain;
+}
+
+Outcome guarded_step() {
+    volatile Outcome outcome = kFailed;
+    char message[kErrorLength];
+    MemoryContextSwitchTo(W.cxt);
+    PG_TRY();
+    {
+        outcome = step();
+    }
+    PG_CATCH();
+    {
+        recover_from_error(W.cxt, message, sizeof message);
+        replorigin_session_origin_lsn = InvalidXLogRecPtr;
+        replorigin_session_origin_timestamp = 0;
+        W.ready = false;
+        publish_error(message);
+        outcome = kFailed;
+    }
+    PG_END_TRY();
+    MemoryContextReset(W.cxt);
+    return outcome;
+}
+
+} // namespace
+
+} // namespace bemi_pg
+
+using namespace bemi_pg;
+
+void bemi_ingest_worker_main(Datum main_arg) {
+    W.database = DatumGetObjectId(main_arg);
+    pqsignal(SIGTERM, die);
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    BackgroundWorkerUnblockSignals();
+
+    if (!attach())
+        proc_exit(0); // another worker serves this database (or bemi is not preloaded)
+    before_shmem_exit(detach, 0);
+
+    // Fails (FATAL) if the database was dropped meanwhile; the launcher then forgets it.
+    BackgroundWorkerInitializeConnectionByOid(W.database, InvalidOid, 0);
+    in_ingest_worker = true;
+    prev_emit_log_hook = emit_log_hook;
+    emit_log_hook = quiet_decoding_messages;
+    pgstat_report_appname("bemi ingest worker");
+    slot_name_for(W.database, W.slot, sizeof W.slot);
+    origin_name_for(W.database, W.origin, sizeof W.origin);
+    W.cxt = AllocSetContextCreate(TopMemoryContext, "bemi ingest", ALLOCSET_DEFAULT_SIZES);
+
+    // A lock held on bemi.changes (or a long DROP EXTENSION) shows in bemi.status as an error
+    // with a retry, rather than as a worker silently stuck.
+    SetConfigOption("lock_timeout", "10s", PGC_SUSET, PGC_S_SESSION);
+    SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_SESSION);
+    SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_SESSION);
+    SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_SESSION);
+    SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_SESSION);
+
+    for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
+        const Outcome outcome = guarded_step();
+        long sleep_ms = kPollMs;
+        if (outcome == kFailed) {
+            W.backoff_ms = W.backoff_ms == 0 ? kMinBackoffMs : W.backoff_ms * 2;
+            if (W.backoff_ms > kMaxBackoffMs)
+                W.backoff_ms = kMaxBackoffMs;
+            sleep_ms = W.backoff_ms;
+        } else {
+            W.backoff_ms = 0;
+            if (outcome == kAgain)
+                sleep_ms = 0;
+        }
+        if (outcome == kFailed) {
+            // The whole backoff, whoever sets the latch (bemi.sync() does, every few ms).
+            const TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms);
+            for (;;) {
+                long secs;
+                int usecs;
+                TimestampDifference(GetCurrentTimestamp(), until, &secs, &usecs);
+                const long left = secs * 1000 + usecs / 1000;
+                if (left <= 0)
+                    break;
+                (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION);
+                ResetLatch(MyLatch);
+                CHECK_FOR_INTERRUPTS();
+                if (ConfigReloadPending) {
+                    ConfigReloadPending = false;
+                    ProcessConfigFile(PGC_SIGHUP);
+                }
+            }
+        } else if (sleep_ms > 0) {
+            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+        }
+    }
+}

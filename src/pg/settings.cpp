@@ -1,0 +1,61 @@
+#include "pg/settings.hpp"
+
+#include "pg/compat.hpp"
+
+#include "bemi/context.hpp"
+
+namespace bemi_pg {
+
+char *context_setting = nullptr;
+uint64_t context_generation = 0;
+bool capture_sql = true;
+int max_sql_bytes = 8192;
+int max_context_bytes = 8192;
+
+namespace {
+
+// A check hook must not raise, and no exception may leave it.
+bool check_context_setting(char **newval, void **, GucSource) {
+    if (*newval == nullptr || **newval == '\0')
+        return true;
+    const char *reason = nullptr;
+    try {
+        bemi::ContextCheck check = bemi::check_context(*newval, static_cast<size_t>(max_context_bytes));
+        if (check.valid)
+            return true;
+        reason = check.reason;
+    } catch (...) {
+        reason = "could not be validated";
+    }
+    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+    GUC_check_errmsg("bemi.context must be a JSON object: %s", reason);
+    GUC_check_errhint("Use bemi_set_context('{\"user_id\": 1}'::jsonb); bemi.max_context_bytes is %d.",
+                      max_context_bytes);
+    return false;
+}
+
+void assign_context_setting(const char *, void *) {
+    ++context_generation;
+}
+
+} // namespace
+
+void define_settings() {
+    DefineCustomStringVariable("bemi.context", "Application context recorded with this session's changes.",
+                               "A JSON object; set it with bemi_set_context().", &context_setting, "",
+                               PGC_USERSET, GUC_NOT_IN_SAMPLE, check_context_setting, assign_context_setting,
+                               nullptr);
+    DefineCustomBoolVariable("bemi.capture_sql", "Records the statement that made each change under \"SQL\".",
+                             "Turn off when statements may carry secrets.", &capture_sql, true, PGC_SUSET, 0,
+                             nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("bemi.max_sql_bytes", "Longest statement text recorded; longer ones are cut.", nullptr,
+                            &max_sql_bytes, 8192, 64, 1024 * 1024, PGC_SUSET, GUC_UNIT_BYTE, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("bemi.max_context_bytes",
+                            "Largest application context accepted from bemi_set_context or a SQL comment.", nullptr,
+                            &max_context_bytes, 8192, 64, 1024 * 1024, PGC_SUSET, GUC_UNIT_BYTE, nullptr, nullptr,
+                            nullptr);
+    reserve_guc_prefix("bemi");
+}
+
+} // namespace bemi_pg

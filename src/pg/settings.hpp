@@ -1,0 +1,21 @@
+// The extension's server settings (GUCs).
+#pragma once
+
+#include <cstdint>
+
+namespace bemi_pg {
+
+// bemi.context: the session's (SET) or transaction's (SET LOCAL) application context, a JSON
+// object; bemi_set_context() is the friendly way to set it. Empty means none.
+extern char *context_setting;
+// Bumped whenever bemi.context changes value (set, reset, or restored at transaction end), so
+// the capture hooks can tell cheaply whether the context moved.
+extern uint64_t context_generation;
+
+extern bool capture_sql;        // bemi.capture_sql (superuser)
+extern int max_sql_bytes;       // bemi.max_sql_bytes (superuser)
+extern int max_context_bytes;   // bemi.max_context_bytes (superuser)
+
+void define_settings();
+
+} // namespace bemi_pg

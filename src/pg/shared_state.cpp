@@ -1,0 +1,166 @@
+// Shared memory of the ingestion workers (see shared_state.hpp).
+#include "pg/shared_state.hpp"
+
+#include "pg/workers.hpp"
+
+extern "C" {
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/timeout.h"
+}
+
+namespace bemi_pg {
+
+SharedState *shared = nullptr;
+
+namespace {
+
+constexpr char kTrancheName[] = "bemi";
+constexpr char kShmemName[] = "bemi ingestion workers";
+
+shmem_startup_hook_type prev_shmem_startup = nullptr;
+#if PG_VERSION_NUM >= 150000
+shmem_request_hook_type prev_shmem_request = nullptr;
+#endif
+
+// One entry per database with a worker, plus room for the databases the launcher is probing
+// and for status that outlives a worker. max_worker_processes bounds the running workers.
+int entry_count() {
+    return max_worker_processes + 16;
+}
+
+Size shared_size() {
+    return add_size(offsetof(SharedState, entries), mul_size(entry_count(), sizeof(DatabaseEntry)));
+}
+
+void request_shmem() {
+    RequestAddinShmemSpace(shared_size());
+    RequestNamedLWLockTranche(kTrancheName, 1);
+}
+
+#if PG_VERSION_NUM >= 150000
+void shmem_request() {
+    if (prev_shmem_request)
+        prev_shmem_request();
+    request_shmem();
+}
+#endif
+
+void shmem_startup() {
+    if (prev_shmem_startup)
+        prev_shmem_startup();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found = false;
+    auto *state = static_cast<SharedState *>(ShmemInitStruct(kShmemName, shared_size(), &found));
+    if (!found) {
+        memset(state, 0, shared_size());
+        state->lock = &(GetNamedLWLockTranche(kTrancheName))->lock;
+        state->nentries = entry_count();
+    }
+    LWLockRelease(AddinShmemInitLock);
+    shared = state;
+}
+
+} // namespace
+
+void shared_state_request() {
+#if PG_VERSION_NUM >= 150000
+    prev_shmem_request = shmem_request_hook;
+    shmem_request_hook = shmem_request;
+#else
+    request_shmem();
+#endif
+    prev_shmem_startup = shmem_startup_hook;
+    shmem_startup_hook = shmem_startup;
+}
+
+DatabaseEntry *find_entry(Oid database) {
+    for (int i = 0; i < shared->nentries; ++i)
+        if (shared->entries[i].database == database)
+            return &shared->entries[i];
+    return nullptr;
+}
+
+DatabaseEntry *find_or_add_entry(Oid database) {
+    DatabaseEntry *entry = find_entry(database);
+    if (entry)
+        return entry;
+    DatabaseEntry *reusable = nullptr;
+    for (int i = 0; i < shared->nentries; ++i) {
+        DatabaseEntry *e = &shared->entries[i];
+        if (e->database == InvalidOid) {
+            reusable = e;
+            break;
+        }
+        if (!reusable && !e->wanted && !e->request_pending && e->pid == 0)
+            reusable = e;
+    }
+    if (!reusable)
+        return nullptr;
+    clear_entry(reusable);
+    reusable->database = database;
+    set_state(reusable, "not running");
+    return reusable;
+}
+
+void clear_entry(DatabaseEntry *entry) {
+    memset(entry, 0, sizeof(DatabaseEntry));
+}
+
+void set_state(DatabaseEntry *entry, const char *state) {
+    strlcpy(entry->state, state, sizeof entry->state);
+}
+
+void set_error(DatabaseEntry *entry, const char *message) {
+    strlcpy(entry->last_error, message, sizeof entry->last_error);
+    entry->last_error_at = GetCurrentTimestamp();
+}
+
+void wake_launcher() {
+    if (shared == nullptr)
+        return;
+    Latch *latch = shared->launcher_latch;
+    if (latch)
+        SetLatch(latch);
+}
+
+void recover_from_error(MemoryContext cxt, char *message, size_t size) {
+    error_context_stack = nullptr;
+    HOLD_INTERRUPTS();
+    disable_all_timeouts(false);
+    QueryCancelPending = false;
+    MemoryContextSwitchTo(cxt);
+    ErrorData *edata = CopyErrorData();
+    strlcpy(message, edata->message ? edata->message : "unknown error", size);
+    FreeErrorData(edata);
+    EmitErrorReport();
+    AbortCurrentTransaction();
+    // As PostgresMain: slots are not released by AbortTransaction.
+    if (MyReplicationSlot != nullptr)
+        ReplicationSlotRelease();
+    ReplicationSlotCleanup();
+    MemoryContextSwitchTo(cxt);
+    FlushErrorState();
+    RESUME_INTERRUPTS();
+}
+
+void slot_name_for(Oid database, char *out, size_t size) {
+    snprintf(out, size, "%s%u", kSlotPrefix, database);
+}
+
+void origin_name_for(Oid database, char *out, size_t size) {
+    snprintf(out, size, "%s%u", kOriginPrefixFull, database);
+}
+
+bool ingest_worker_serves(Oid database) {
+    if (shared == nullptr)
+        return false;
+    LWLockAcquire(shared->lock, LW_SHARED);
+    DatabaseEntry *entry = find_entry(database);
+    const bool serves = entry != nullptr && entry->pid != 0;
+    LWLockRelease(shared->lock);
+    return serves;
+}
+
+} // namespace bemi_pg

@@ -1,0 +1,89 @@
+// Shared memory of the ingestion workers: one entry per database that has (or had, or is
+// about to get) an ingestion worker, and the launcher's latch. See docs/ingestion.md.
+//
+// Everything here is plain data (C-style): it lives in shared memory and is read and written
+// by the launcher, the workers and the SQL functions under one LWLock.
+#pragma once
+
+#include "pg/postgres_headers.hpp"
+
+extern "C" {
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/timestamp.h"
+}
+
+namespace bemi_pg {
+
+constexpr int kStateLength = 32;
+constexpr int kErrorLength = 256;
+
+// Names derived from the database oid.
+constexpr char kSlotPrefix[] = "bemi_";
+constexpr char kOriginPrefixFull[] = "bemi_ingest_"; // + database oid (the plugin skips "bemi_ingest*")
+constexpr int kNameLength = 64;
+
+struct DatabaseEntry {
+    Oid database;             // InvalidOid: the entry is free
+
+    // What the launcher should do.
+    bool wanted;              // keep a worker running for this database
+    bool request_pending;     // CREATE/ALTER EXTENSION committed here: start a worker at once
+    TimestampTz not_before;   // earliest (re)start of a worker
+    TimestampTz launched_at;  // when the launcher last registered a worker
+
+    // The worker, while one is attached.
+    pid_t pid;                // 0: no worker process attached
+    Latch *latch;             // the worker's latch (bemi.sync() wakes it)
+
+    // Status (bemi.status).
+    char state[kStateLength];
+    XLogRecPtr capture_start; // the slot's consistent point
+    XLogRecPtr confirmed;     // last position acknowledged to the slot: everything before is stored
+    TimestampTz caught_up_at; // every change committed (and flushed) before this time is stored
+    uint64 changes;           // rows inserted since the server started
+    uint64 batches;
+    TimestampTz last_batch_at;
+    char last_error[kErrorLength];
+    TimestampTz last_error_at;
+};
+
+struct SharedState {
+    LWLock *lock;
+    pid_t launcher_pid;
+    Latch *launcher_latch;
+    bool initial_scan_done;   // the launcher has looked at every database once
+    int nentries;
+    DatabaseEntry entries[FLEXIBLE_ARRAY_MEMBER];
+};
+
+// Null unless the library was preloaded (shared_preload_libraries) in this server.
+extern SharedState *shared;
+
+// Installs the shared-memory hooks (called from workers_init_preload).
+void shared_state_request();
+
+// With shared->lock held: the entry of this database, or null.
+DatabaseEntry *find_entry(Oid database);
+// With shared->lock held exclusively: the entry of this database, creating it in a free (or
+// reusable: no worker, not wanted) entry. Null when every entry is in use.
+DatabaseEntry *find_or_add_entry(Oid database);
+// With shared->lock held exclusively: forgets everything about the entry.
+void clear_entry(DatabaseEntry *entry);
+// With shared->lock held exclusively.
+void set_state(DatabaseEntry *entry, const char *state);
+void set_error(DatabaseEntry *entry, const char *message);
+
+// Wakes the launcher (no lock needed).
+void wake_launcher();
+
+// For the PG_CATCH block of a background worker's main loop, as PostgresMain recovers from
+// an ERROR: logs it, aborts the transaction, releases a replication slot left acquired, and
+// copies the message into message (size bytes). Leaves CurrentMemoryContext at cxt.
+void recover_from_error(MemoryContext cxt, char *message, size_t size);
+
+// "bemi_<oid>" and "bemi_ingest_<oid>".
+void slot_name_for(Oid database, char *out, size_t size);
+void origin_name_for(Oid database, char *out, size_t size);
+
+} // namespace bemi_pg
