@@ -32,7 +32,7 @@ export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 
 # >>> shared_preload_libraries of the test server.  Set to 'bemi' once the
 # >>> extension part of the library needs to be preloaded.
-SHARED_PRELOAD_LIBRARIES=''
+SHARED_PRELOAD_LIBRARIES='bemi'
 export BEMI_SHARED_PRELOAD=${BEMI_SHARED_PRELOAD-$SHARED_PRELOAD_LIBRARIES}
 
 # shellcheck source-path=SCRIPTDIR source=lib/cluster.sh

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The extended query protocol: the captured "SQL" is the statement as the client sent it,
+# $n placeholders included (pgbench -M extended turns :variables into $n parameters), and the
+# comment protocol works on prepared statements too.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
+source "$here/../lib/cluster.sh"
+
+DB=bemi_protocol
+SLOT=protocol_slot
+work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
+chmod 777 "$work"
+
+cleanup() {
+    psql -X -q -d "$DB" -c "SELECT pg_drop_replication_slot('$SLOT') FROM pg_replication_slots WHERE slot_name = '$SLOT'" \
+        >/dev/null 2>&1 || true
+    psql -X -q -d "$DB" -c "DROP EXTENSION IF EXISTS bemi" >/dev/null 2>&1 || true
+    for _ in $(seq 1 50); do
+        psql -X -q -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+}
+trap cleanup EXIT
+
+psql -X -A -t -c "SHOW shared_preload_libraries" | grep -qw bemi \
+    || bemi_fail "this test needs shared_preload_libraries = 'bemi' (pgbench's sessions call no bemi function)"
+psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
+CREATE EXTENSION bemi;
+CREATE TABLE todo (id int PRIMARY KEY, task text);
+INSERT INTO todo SELECT g, 'new' FROM generate_series(1, 10) g;
+SQL
+psql -X -q -d "$DB" -c "SELECT pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null
+
+cat >"$work/script.sql" <<'EOF2'
+\set id random(1, 10)
+UPDATE todo SET task = 'done' WHERE id = :id /*Bemi {"endpoint": "/todo", "via": "pgbench"} Bemi*/;
+EOF2
+chmod 644 "$work/script.sql"
+for mode in extended prepared; do
+    pgbench -n -M "$mode" -t 5 -f "$work/script.sql" "$DB" >/dev/null 2>"$work/pgbench.err" \
+        || { cat "$work/pgbench.err"; bemi_fail "pgbench -M $mode failed"; }
+done
+
+read -r total expected_sql via <<<"$(psql -X -A -t -F ' ' -d "$DB" <<SQL
+SELECT count(*),
+       count(*) FILTER (WHERE r->'context'->>'SQL' =
+                        'UPDATE todo SET task = ''done'' WHERE id = \$1 /*Bemi {"endpoint": "/todo", "via": "pgbench"} Bemi*/'),
+       count(*) FILTER (WHERE r->'context'->>'via' = 'pgbench' AND r->'context'->>'endpoint' = '/todo')
+FROM (SELECT data::jsonb AS r FROM pg_logical_slot_get_changes('$SLOT', NULL, NULL)) d
+WHERE r->>'operation' = 'UPDATE';
+SQL
+)"
+echo "updates=$total with_placeholder_sql=$expected_sql with_comment_context=$via"
+[[ $total -eq 10 ]] || bemi_fail "expected 10 updates, got $total"
+[[ $expected_sql -eq 10 ]] || bemi_fail "only $expected_sql updates carry the statement with \$1 as sent"
+[[ $via -eq 10 ]] || bemi_fail "only $via updates carry the comment's context"
+echo "ok: extended and prepared protocol statements captured as sent"

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Context behind PgBouncer in transaction pooling mode: several clients share two server
+# connections, each setting its own context with is_local => true in every transaction. Every
+# change must carry its own client's context, and a transaction that sets none must carry
+# none, whatever the server connection ran before.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
+source "$here/../lib/cluster.sh"
+
+DB=bemi_pooling
+SLOT=pooling_slot
+CLIENTS=${BEMI_POOL_CLIENTS:-6}
+TXNS=${BEMI_POOL_TXNS:-60}
+work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
+chmod 777 "$work"
+bouncer_pid=
+
+cleanup() {
+    [[ -z $bouncer_pid ]] || kill "$bouncer_pid" 2>/dev/null || true
+    psql -X -q -d "$DB" -c "SELECT pg_drop_replication_slot('$SLOT') FROM pg_replication_slots WHERE slot_name = '$SLOT'" \
+        >/dev/null 2>&1 || true
+    psql -X -q -d "$DB" -c "DROP EXTENSION IF EXISTS bemi" >/dev/null 2>&1 || true
+    for _ in $(seq 1 50); do
+        psql -X -q -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+}
+trap cleanup EXIT
+
+# Every server connection must capture from its first statement, as with the library
+# preloaded (without it, a connection captures only once it has called a bemi function).
+psql -X -A -t -c "SHOW shared_preload_libraries" | grep -qw bemi \
+    || bemi_fail "this test needs shared_preload_libraries = 'bemi'"
+
+psql -X -q -c "DROP DATABASE IF EXISTS $DB" >/dev/null
+psql -X -q -c "CREATE DATABASE $DB" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
+CREATE EXTENSION bemi;
+CREATE TABLE items (id serial PRIMARY KEY, client int NOT NULL, n int NOT NULL, server_pid int NOT NULL DEFAULT pg_backend_pid());
+SQL
+psql -X -q -d "$DB" -c "SELECT pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null
+
+# PgBouncer on a free port, two server connections for all clients.
+port=$(_bemi_pick_port)
+cat >"$work/pgbouncer.ini" <<EOF
+[databases]
+$DB = host=$PGHOST port=$PGPORT dbname=$DB user=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/userlist.txt
+pool_mode = transaction
+default_pool_size = 2
+max_client_conn = 100
+server_reset_query =
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+EOF
+echo '"postgres" ""' >"$work/userlist.txt"
+chmod 644 "$work/pgbouncer.ini" "$work/userlist.txt"
+bemi_as_pg /usr/sbin/pgbouncer -d "$work/pgbouncer.ini"
+for _ in $(seq 1 50); do
+    [[ -s $work/pgbouncer.pid ]] && break
+    sleep 0.1
+done
+bouncer_pid=$(cat "$work/pgbouncer.pid")
+for _ in $(seq 1 50); do
+    psql -X -q -h 127.0.0.1 -p "$port" -d "$DB" -c "SELECT 1" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+# Each client: most transactions set a local context; every fifth sets none.
+client() {
+    local c=$1 i
+    for i in $(seq 1 "$TXNS"); do
+        if ((i % 5 == 0)); then
+            echo "BEGIN; INSERT INTO items (client, n) VALUES ($c, $i); COMMIT;"
+        else
+            echo "BEGIN; SELECT bemi_set_context('{\"client\": $c, \"n\": $i}', true); INSERT INTO items (client, n) VALUES ($c, $i); COMMIT;"
+        fi
+    done | psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -d "$DB" >/dev/null
+}
+pids=()
+for c in $(seq 1 "$CLIENTS"); do
+    client "$c" &
+    pids+=($!)
+done
+for p in "${pids[@]}"; do
+    wait "$p" || bemi_fail "client $p failed"
+done
+
+# The point of the test: clients really shared server connections.
+read -r servers shared <<<"$(psql -X -A -t -F ' ' -d "$DB" -c "SELECT count(DISTINCT server_pid), count(*) FILTER (WHERE clients > 1) FROM (SELECT server_pid, count(DISTINCT client) AS clients FROM items GROUP BY server_pid) s")"
+echo "server connections used: $servers, serving several clients: $shared"
+[[ $servers -le 2 && $shared -ge 1 ]] || bemi_fail "PgBouncer did not pool: $servers server connections"
+psql -X -q -d "$DB" -c "CREATE TABLE records AS SELECT data::jsonb AS r FROM pg_logical_slot_get_changes('$SLOT', NULL, NULL)"
+result=$(psql -X -A -t -F ' ' -d "$DB" <<SQL
+WITH r AS (
+  SELECT r FROM records
+), c AS (
+  SELECT (r->'after'->>'client')::int AS client, (r->'after'->>'n')::int AS n, r->'context' AS ctx FROM r
+  WHERE r->>'table' = 'items'
+)
+SELECT count(*),
+       count(*) FILTER (WHERE n % 5 <> 0 AND (ctx->>'client')::int = client AND (ctx->>'n')::int = n),
+       count(*) FILTER (WHERE n % 5 = 0 AND ctx - 'SQL' = '{}'::jsonb),
+       count(*) FILTER (WHERE ctx->>'SQL' LIKE 'INSERT INTO items%')
+FROM c;
+SQL
+)
+read -r total own none with_sql <<<"$result"
+expected=$((CLIENTS * TXNS))
+expected_none=$((CLIENTS * (TXNS / 5)))
+echo "changes=$total with_own_context=$own without_context=$none with_sql=$with_sql (expected $expected, $((expected - expected_none)), $expected_none)"
+[[ $total -eq $expected ]] || bemi_fail "expected $expected changes, got $total"
+[[ $own -eq $((expected - expected_none)) ]] || bemi_fail "only $own changes carry their own client's context"
+[[ $none -eq $expected_none ]] || bemi_fail "only $none of $expected_none context-free transactions carried no context (a leak)"
+[[ $with_sql -eq $expected ]] || bemi_fail "only $with_sql changes carry their statement"
+echo "ok: $CLIENTS clients over PgBouncer transaction pooling, no context leaked"
