@@ -10,6 +10,7 @@ postgres=${POSTGRES_BIN:-$(dirname "$(command -v pg_config || echo /usr/lib/post
     echo ""
     echo "# bemi"
     echo "wal_level = logical"
+    echo "shared_preload_libraries = 'bemi'"
     if "$postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then
         echo "output_plugin_libraries = 'pgoutput, test_decoding, bemi'"
     fi

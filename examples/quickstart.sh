@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quickstart: installs bemi, starts a local PostgreSQL 15 configured for it, makes a few
-# changes the way an application would (each statement with its context), and prints the
-# changes table built from the bemi slot.
+# changes the way an application would (each request with its context), and prints the
+# bemi.changes table that bemi's worker fills.
 #
 #   sudo bash examples/quickstart.sh          # as root on Debian 12
 #   BEMI_DEMO_PORT=5433 BEMI_DEMO_DIR=/var/lib/bemi-demo   (defaults)
@@ -34,47 +34,53 @@ listen_addresses = 'localhost'
 unix_socket_directories = '$dir'
 EOF
 fi
+# A cluster made by an earlier version of this script may lack the preload line.
+if ! grep -q "^shared_preload_libraries = 'bemi'" "$dir/data/postgresql.conf"; then
+    echo "shared_preload_libraries = 'bemi'" >>"$dir/data/postgresql.conf"
+    as_postgres "$bin/pg_ctl" -D "$dir/data" stop -m fast >/dev/null 2>&1 || true
+fi
 if ! as_postgres "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 fi
 
 psql_demo() { as_postgres "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres "$@"; }
 
-psql_demo -d postgres -c "DROP DATABASE IF EXISTS bemi_demo" -c "CREATE DATABASE bemi_demo"
+# A previous run's database: bemi must leave it (its worker and slot) before it can be dropped.
+if [[ -n $(psql_demo -d postgres -At -c "SELECT 1 FROM pg_database WHERE datname = 'bemi_demo'") ]]; then
+    psql_demo -d bemi_demo -c "DROP EXTENSION IF EXISTS bemi"
+    for _ in $(seq 1 100); do
+        psql_demo -d postgres -c "DROP DATABASE bemi_demo" 2>/dev/null && break
+        sleep 0.2
+    done
+fi
+psql_demo -d postgres -c "CREATE DATABASE bemi_demo"
 psql_demo -d bemi_demo <<'SQL'
+-- bemi captures every change in this database from here on; its worker fills bemi.changes.
+CREATE EXTENSION bemi;
+
 -- The application's table; FULL replica identity gives complete "before" images.
 CREATE TABLE todo (id serial PRIMARY KEY, task text NOT NULL, is_completed boolean NOT NULL DEFAULT false);
-ALTER TABLE todo REPLICA IDENTITY FULL;
+SELECT bemi.set_replica_identity_full(ARRAY['todo'::regclass]);
 
--- A slot using the bemi output plugin; it captures every change from now on.
-SELECT 'slot created' FROM pg_create_logical_replication_slot('bemi_demo', 'bemi');
-
--- What the Django middleware does for a request: the request's context, then the write.
+-- What the Django middleware does for each request: the request's context, then the writes.
 BEGIN;
-SELECT 'ctx' FROM pg_logical_emit_message(true, '_bemi',
-  '{"user_id": 187234, "endpoint": "/todo", "method": "POST", "SQL": "INSERT INTO todo (task) VALUES (''Sleep''), (''Eat''), (''Repeat'')"}');
+SELECT bemi_set_context('{"user_id": 187234, "endpoint": "/todo", "method": "POST"}', true);
 INSERT INTO todo (task) VALUES ('Sleep'), ('Eat'), ('Repeat');
 COMMIT;
 BEGIN;
-SELECT 'ctx' FROM pg_logical_emit_message(true, '_bemi',
-  '{"user_id": 187234, "endpoint": "/todo/2", "method": "PATCH", "SQL": "UPDATE todo SET is_completed = true WHERE id = 2"}');
+SELECT bemi_set_context('{"user_id": 187234, "endpoint": "/todo/2", "method": "PATCH"}', true);
 UPDATE todo SET is_completed = true WHERE id = 2;
 COMMIT;
--- A change made by hand in psql: no application context, still recorded.
+-- A change made by hand in psql: no application context, still recorded with its SQL.
 DELETE FROM todo WHERE id = 3;
 
--- The changes table, filled from the slot's JSON records.
-CREATE TABLE changes AS
-SELECT r->>'primary_key' AS primary_key, r->>'table' AS "table", r->>'operation' AS operation,
-       r->'before' AS before, r->'after' AS after, r->'context' AS context,
-       (r->>'committed_at')::timestamptz AS committed_at
-FROM (SELECT data::jsonb AS r FROM pg_logical_slot_get_changes('bemi_demo', NULL, NULL)) records;
-SELECT 'slot dropped' FROM pg_drop_replication_slot('bemi_demo');
+-- Wait until the worker has stored everything written so far.
+SELECT bemi.sync();
 SQL
 
 echo
 psql_demo -d bemi_demo -P pager=off -c 'SET TimeZone = UTC' \
-    -c 'SELECT "primary_key", "table", "operation", "before", "after", "context", "committed_at" FROM changes;'
+    -c 'SELECT "primary_key", "table", "operation", "before", "after", "context", "committed_at" FROM bemi.changes ORDER BY id;'
 
 cat <<EOF
 PostgreSQL with bemi is running: psql -h $dir -p $port -U postgres bemi_demo
