@@ -57,6 +57,8 @@ psql_demo -d postgres -c "CREATE DATABASE bemi_demo"
 psql_demo -d bemi_demo <<'SQL'
 -- bemi captures every change in this database from here on; its worker fills bemi.changes.
 CREATE EXTENSION bemi;
+-- Capture starts once the worker has created its slot, just after the commit.
+SELECT bemi.sync();
 
 -- The application's table; FULL replica identity gives complete "before" images.
 CREATE TABLE todo (id serial PRIMARY KEY, task text NOT NULL, is_completed boolean NOT NULL DEFAULT false);
