@@ -114,6 +114,19 @@ SELECT messages() AS messages_for_delete_and_cascade;
 SELECT tbl, op, pk, context, sql FROM changes();
 SELECT add_todo(21);
 SELECT tbl, op, pk, sql FROM changes();
+-- An exception block rolls back a subtransaction inside the client's statement: the changes
+-- after it still belong to that statement.
+CREATE FUNCTION add_two(i int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  BEGIN
+    INSERT INTO todo VALUES (i, 'rolled back');
+    RAISE EXCEPTION 'undo';
+  EXCEPTION WHEN raise_exception THEN NULL;
+  END;
+  INSERT INTO todo VALUES (i + 1, 'kept');
+END $$;
+SELECT add_two(22);
+SELECT tbl, op, pk, sql FROM changes();
 
 -- Several statements in one query string: each change gets its own statement.
 INSERT INTO todo VALUES (30, 'x') \; UPDATE todo SET task = 'y' WHERE id = 30 \; DELETE FROM todo_log;
@@ -180,7 +193,7 @@ DROP ROLE capture_app;
 SELECT pg_drop_replication_slot('regression_slot_capture');
 SELECT pg_drop_replication_slot('regression_slot_messages');
 DROP PROCEDURE two_steps();
-DROP FUNCTION changes(), messages(), add_todo(int), log_todo();
+DROP FUNCTION changes(), messages(), add_todo(int), add_two(int), log_todo();
 DROP TABLE todo, todo_log, owned, owners;
 SELECT bemi_clear_context();
 DROP EXTENSION bemi;

@@ -78,10 +78,15 @@ void xact_callback(XactEvent event, void *) {
 // A message emitted in a subtransaction that rolls back is discarded by the server: the
 // next change must get a new one. (Forgetting a message from before the subtransaction only
 // costs one more message.)
+//
+// The client's statement goes only when the error ended it (it unwound to the top: nesting
+// 0); an exception block inside a function rolls back a subtransaction while the client's
+// statement keeps running, and its later changes still belong to it.
 void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, void *) {
     if (event == SUBXACT_EVENT_ABORT_SUB) {
         forget_live_message();
-        client.source = nullptr;
+        if (nesting_level == 0)
+            client.source = nullptr;
     }
 }
 
