@@ -11,3 +11,7 @@ BEGIN
     END IF;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION bemi.version() RETURNS pg_catalog.text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT '0.2'::pg_catalog.text $$;

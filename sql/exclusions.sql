@@ -1,0 +1,69 @@
+-- bemi.excluded_tables: rows decide which tables the decoder skips, read under the decoding
+-- snapshot, so a change of exclusions applies from its commit on and decoding the same WAL
+-- again makes the same decisions. Also: MERGE and deferred triggers under capture, and the
+-- upgrade path from 0.1.
+SET client_min_messages = warning;
+CREATE EXTENSION bemi VERSION '0.1';
+SELECT bemi.version();
+ALTER EXTENSION bemi UPDATE;
+SELECT extversion, bemi.version() FROM pg_extension WHERE extname = 'bemi';
+SELECT count(*) AS changes_table FROM pg_class WHERE oid = 'bemi.changes'::regclass;
+
+CREATE TABLE sessions (id int PRIMARY KEY, data text);
+CREATE TABLE orders (id int PRIMARY KEY, total numeric);
+SELECT 'init' FROM pg_create_logical_replication_slot('regression_slot_exclusions', 'bemi');
+CREATE FUNCTION seen() RETURNS TABLE (tbl text, op text, pk text)
+LANGUAGE sql AS $$
+  SELECT r->>'schema' || '.' || (r->>'table'), r->>'operation', r->>'primary_key'
+  FROM (SELECT data::jsonb AS r FROM pg_logical_slot_peek_changes('regression_slot_exclusions', NULL, NULL)) d
+$$;
+
+INSERT INTO sessions VALUES (1, 'a');
+INSERT INTO orders VALUES (1, 10);
+-- Excluded from here on (the exclusion itself is a change worth recording).
+INSERT INTO bemi.excluded_tables (pattern, reason) VALUES ('public.sess*', 'churn');
+INSERT INTO sessions VALUES (2, 'b');
+INSERT INTO orders VALUES (2, 20);
+-- And back.
+DELETE FROM bemi.excluded_tables WHERE pattern = 'public.sess*';
+INSERT INTO sessions VALUES (3, 'c');
+SELECT * FROM seen();
+-- Decoding the same WAL again gives the same answer.
+SELECT count(*) FROM seen();
+
+SELECT 'done' FROM pg_logical_slot_get_changes('regression_slot_exclusions', NULL, NULL);
+
+-- MERGE is captured with its statement.
+SELECT bemi_set_context('{"job": "merge"}');
+MERGE INTO orders o USING (VALUES (2, 25), (3, 30)) AS v(id, total) ON o.id = v.id
+WHEN MATCHED THEN UPDATE SET total = v.total
+WHEN NOT MATCHED THEN INSERT VALUES (v.id, v.total);
+SELECT data::jsonb->>'operation' AS op, data::jsonb->>'primary_key' AS pk,
+       data::jsonb->'context'->>'job' AS job, left(data::jsonb->'context'->>'SQL', 16) AS sql
+FROM pg_logical_slot_get_changes('regression_slot_exclusions', NULL, NULL);
+
+-- A deferred constraint trigger fires at COMMIT, after the client's statements: its changes
+-- get the transaction's last message (the last modifying statement's context and SQL).
+CREATE TABLE order_audit (id serial PRIMARY KEY, order_id int);
+CREATE FUNCTION audit_order() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO order_audit (order_id) VALUES (NEW.id);
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER order_audited AFTER INSERT ON orders
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_order();
+BEGIN;
+SELECT bemi_set_context('{"step": "first"}', true);
+INSERT INTO orders VALUES (10, 1);
+SELECT bemi_set_context('{"step": "last"}', true);
+INSERT INTO orders VALUES (11, 2);
+COMMIT;
+SELECT data::jsonb->>'table' AS tbl, data::jsonb->>'primary_key' AS pk,
+       data::jsonb->'context'->>'step' AS step, data::jsonb->'context'->>'SQL' AS sql
+FROM pg_logical_slot_get_changes('regression_slot_exclusions', NULL, NULL);
+
+SELECT pg_drop_replication_slot('regression_slot_exclusions');
+DROP FUNCTION seen(), audit_order() CASCADE;
+DROP TABLE sessions, orders, order_audit;
+RESET bemi.context;
+DROP EXTENSION bemi;
