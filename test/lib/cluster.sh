@@ -182,3 +182,24 @@ bemi_fail() {
 bemi_sql() {
     psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"
 }
+
+# bemi_drop_capture_db DB SLOT -- drops a test database that has the extension and a slot of
+# its own: the slot, then the extension (its worker leaves and drops its slot), then the
+# database, retrying while the worker is still on its way out. Never fails.
+bemi_drop_capture_db() {
+    local db=$1 slot=$2
+    psql -X -q -d "$db" -c "SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'" \
+        >/dev/null 2>&1 || true
+    psql -X -q -d "$db" -c "DROP EXTENSION IF EXISTS bemi" >/dev/null 2>&1 || true
+    for _ in $(seq 1 50); do
+        psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    return 0
+}
+
+# bemi_require_preload -- fails the test unless the server preloads bemi.
+bemi_require_preload() {
+    psql -X -A -t -c "SHOW shared_preload_libraries" | grep -qw bemi ||
+        bemi_fail "this test needs shared_preload_libraries = 'bemi' ($1)"
+}

@@ -14,19 +14,13 @@ work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
 chmod 777 "$work"
 
 cleanup() {
-    psql -X -q -d "$DB" -c "SELECT pg_drop_replication_slot('$SLOT') FROM pg_replication_slots WHERE slot_name = '$SLOT'" \
-        >/dev/null 2>&1 || true
-    psql -X -q -d "$DB" -c "DROP EXTENSION IF EXISTS bemi" >/dev/null 2>&1 || true
-    for _ in $(seq 1 50); do
-        psql -X -q -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 && break
-        sleep 0.2
-    done
+    bemi_drop_capture_db "$DB" "$SLOT"
 }
 trap cleanup EXIT
 
-psql -X -A -t -c "SHOW shared_preload_libraries" | grep -qw bemi \
-    || bemi_fail "this test needs shared_preload_libraries = 'bemi' (pgbench's sessions call no bemi function)"
-psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+bemi_require_preload "pgbench's sessions call no bemi function"
+bemi_drop_capture_db "$DB" "$SLOT"
+psql -X -q -c "CREATE DATABASE $DB" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
 CREATE EXTENSION bemi;
 CREATE TABLE todo (id int PRIMARY KEY, task text);

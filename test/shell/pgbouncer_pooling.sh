@@ -19,22 +19,13 @@ bouncer_pid=
 
 cleanup() {
     [[ -z $bouncer_pid ]] || kill "$bouncer_pid" 2>/dev/null || true
-    psql -X -q -d "$DB" -c "SELECT pg_drop_replication_slot('$SLOT') FROM pg_replication_slots WHERE slot_name = '$SLOT'" \
-        >/dev/null 2>&1 || true
-    psql -X -q -d "$DB" -c "DROP EXTENSION IF EXISTS bemi" >/dev/null 2>&1 || true
-    for _ in $(seq 1 50); do
-        psql -X -q -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 && break
-        sleep 0.2
-    done
+    bemi_drop_capture_db "$DB" "$SLOT"
 }
 trap cleanup EXIT
 
-# Every server connection must capture from its first statement, as with the library
-# preloaded (without it, a connection captures only once it has called a bemi function).
-psql -X -A -t -c "SHOW shared_preload_libraries" | grep -qw bemi \
-    || bemi_fail "this test needs shared_preload_libraries = 'bemi'"
+bemi_require_preload "every server connection must capture from its first statement"
 
-psql -X -q -c "DROP DATABASE IF EXISTS $DB" >/dev/null
+bemi_drop_capture_db "$DB" "$SLOT"
 psql -X -q -c "CREATE DATABASE $DB" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
 CREATE EXTENSION bemi;
