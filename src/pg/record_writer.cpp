@@ -9,8 +9,6 @@ namespace bemi_pg {
 
 namespace {
 
-#define APPEND_LITERAL(buf, s) appendBinaryStringInfo((buf), (s), sizeof(s) - 1)
-
 struct Tuple {
     Datum *values;
     bool *nulls;
@@ -33,8 +31,8 @@ inline bool is_unchanged_toast(const ColumnInfo *col, Datum value) {
 }
 
 void write_uint64(StringInfo out, uint64 v) {
-    char buf[24];
-    appendBinaryStringInfo(out, buf, pg_ulltoa_n(v, buf));
+    char *p = reserve_bytes(out, MAXINT8LEN);
+    commit_bytes(out, p + pg_ulltoa_n(v, p));
 }
 
 // The key as text: one column's value unquoted, several as a compact JSON array. A key
@@ -46,16 +44,16 @@ bool render_key(StringInfo buf, RelationInfo *info, const Tuple &t, const Tuple 
         return false;
     const bool single = info->nkeys == 1;
     if (!single)
-        appendStringInfoChar(buf, '[');
+        append_char(buf, '[');
     for (int i = 0; i < info->nkeys; ++i) {
         const int idx = info->key_attnums[i] - 1;
         ColumnInfo *col = &info->columns[idx];
         if (i > 0)
-            appendStringInfoChar(buf, ',');
+            append_char(buf, ',');
         if (t.nulls[idx]) {
             if (single)
                 return false;
-            APPEND_LITERAL(buf, "null");
+            append_literal(buf, "null");
         } else if (is_unchanged_toast(col, t.values[idx])) {
             if (!old || old->nulls[idx] || is_unchanged_toast(col, old->values[idx]))
                 return false;
@@ -65,7 +63,7 @@ bool render_key(StringInfo buf, RelationInfo *info, const Tuple &t, const Tuple 
         }
     }
     if (!single)
-        appendStringInfoChar(buf, ']');
+        append_char(buf, ']');
     return true;
 }
 
@@ -77,7 +75,7 @@ void write_key(StringInfo out, const StringInfoData &key) {
 // The old image: only what the WAL carried (all columns under REPLICA IDENTITY FULL, the
 // identity columns otherwise), so no column is ever reported as a false null.
 void write_before(StringInfo out, RelationInfo *info, const Tuple *old) {
-    appendStringInfoChar(out, '{');
+    append_char(out, '{');
     if (old) {
         bool first = true;
         for (int i = 0; i < info->natts; ++i) {
@@ -85,16 +83,16 @@ void write_before(StringInfo out, RelationInfo *info, const Tuple *old) {
             if (col->kind == ValueKind::Dropped || !col->in_old_tuple)
                 continue;
             if (!first)
-                appendStringInfoChar(out, ',');
+                append_char(out, ',');
             first = false;
-            appendBinaryStringInfo(out, col->json_key, col->json_key_len);
+            append_bytes(out, col->json_key, col->json_key_len);
             if (old->nulls[i])
-                APPEND_LITERAL(out, "null");
+                append_literal(out, "null");
             else
                 write_value(out, col, old->values[i], ValueMode::Json);
         }
     }
-    appendStringInfoChar(out, '}');
+    append_char(out, '}');
 }
 
 // The new image. Unchanged TOAST values come from the old tuple when it has them (REPLICA
@@ -102,7 +100,7 @@ void write_before(StringInfo out, RelationInfo *info, const Tuple *old) {
 // "unchanged_toast". Returns the number left out.
 int write_after(StringInfo out, RelationInfo *info, const Tuple *now, const Tuple *old) {
     int missing = 0;
-    appendStringInfoChar(out, '{');
+    append_char(out, '{');
     if (now) {
         bool first = true;
         for (int i = 0; i < info->natts; ++i) {
@@ -120,21 +118,21 @@ int write_after(StringInfo out, RelationInfo *info, const Tuple *now, const Tupl
                 isnull = old->nulls[i];
             }
             if (!first)
-                appendStringInfoChar(out, ',');
+                append_char(out, ',');
             first = false;
-            appendBinaryStringInfo(out, col->json_key, col->json_key_len);
+            append_bytes(out, col->json_key, col->json_key_len);
             if (isnull)
-                APPEND_LITERAL(out, "null");
+                append_literal(out, "null");
             else
                 write_value(out, col, value, ValueMode::Json);
         }
     }
-    appendStringInfoChar(out, '}');
+    append_char(out, '}');
     return missing;
 }
 
 void write_unchanged_toast(StringInfo out, RelationInfo *info, const Tuple &now, const Tuple *old) {
-    APPEND_LITERAL(out, ",\"unchanged_toast\":[");
+    append_literal(out, ",\"unchanged_toast\":[");
     bool first = true;
     for (int i = 0; i < info->natts; ++i) {
         ColumnInfo *col = &info->columns[i];
@@ -143,44 +141,47 @@ void write_unchanged_toast(StringInfo out, RelationInfo *info, const Tuple &now,
         if (old && col->in_old_tuple && (old->nulls[i] || !is_unchanged_toast(col, old->values[i])))
             continue;
         if (!first)
-            appendStringInfoChar(out, ',');
+            append_char(out, ',');
         first = false;
         // json_key is "name": ; the array wants "name"
-        appendBinaryStringInfo(out, col->json_key, col->json_key_len - 1);
+        append_bytes(out, col->json_key, col->json_key_len - 1);
     }
-    appendStringInfoChar(out, ']');
+    append_char(out, ']');
 }
 
 void write_tail(StringInfo out, DecodingState *state, uint32 seq, XLogRecPtr lsn) {
-    APPEND_LITERAL(out, ",\"context\":");
-    appendBinaryStringInfo(out, state->txn.context, state->txn.context_len);
-    APPEND_LITERAL(out, ",\"transaction_id\":");
+    append_literal(out, ",\"context\":");
+    append_bytes(out, state->txn.context, state->txn.context_len);
+    append_literal(out, ",\"transaction_id\":");
     write_uint64(out, state->txn.full_xid);
-    APPEND_LITERAL(out, ",\"seq\":");
+    append_literal(out, ",\"seq\":");
     write_uint64(out, seq);
-    APPEND_LITERAL(out, ",\"position\":");
+    append_literal(out, ",\"position\":");
     write_uint64(out, lsn);
-    appendBinaryStringInfo(out, state->txn.suffix, state->txn.suffix_len);
+    append_bytes(out, state->txn.suffix, state->txn.suffix_len);
 }
 
-const char *operation_name(ReorderBufferChangeType action) {
+// The record's "operation" entry and the key that follows it, or nullptr.
+const char *operation_entry(ReorderBufferChangeType action) {
     switch (action) {
     case REORDER_BUFFER_CHANGE_INSERT:
-        return "CREATE";
+        return "\"operation\":\"CREATE\",\"primary_key\":";
     case REORDER_BUFFER_CHANGE_UPDATE:
-        return "UPDATE";
+        return "\"operation\":\"UPDATE\",\"primary_key\":";
     case REORDER_BUFFER_CHANGE_DELETE:
-        return "DELETE";
+        return "\"operation\":\"DELETE\",\"primary_key\":";
     default:
         return nullptr;
     }
 }
+// All three have the same length.
+constexpr size_t kOperationEntryLength = sizeof("\"operation\":\"CREATE\",\"primary_key\":") - 1;
 
 } // namespace
 
 bool write_row_record(StringInfo out, DecodingState *state, RelationInfo *info, Relation rel,
                       ReorderBufferChange *change, uint32 seq) {
-    const char *operation = operation_name(change->action);
+    const char *operation = operation_entry(change->action);
     if (!operation)
         return false;
     TupleDesc desc = RelationGetDescr(rel);
@@ -197,10 +198,8 @@ bool write_row_record(StringInfo out, DecodingState *state, RelationInfo *info, 
     const Tuple *now_p = new_tuple ? &now : nullptr;
     const Tuple *old_p = old_tuple ? &old : nullptr;
 
-    appendBinaryStringInfo(out, info->prefix, info->prefix_len);
-    APPEND_LITERAL(out, "\"operation\":\"");
-    appendStringInfoString(out, operation);
-    APPEND_LITERAL(out, "\",\"primary_key\":");
+    append_bytes(out, info->prefix, info->prefix_len);
+    append_bytes(out, operation, kOperationEntryLength);
 
     // The key names the row after the change; a DELETE's row only exists in the old tuple.
     const Tuple *old_key_source = old_p && info->key_in_old_tuple ? old_p : nullptr;
@@ -212,18 +211,18 @@ bool write_row_record(StringInfo out, DecodingState *state, RelationInfo *info, 
     if (has_key)
         write_key(out, state->key);
     else
-        APPEND_LITERAL(out, "null");
+        append_literal(out, "null");
 
     if (now_p && old_key_source && render_key(&state->old_key, info, old, nullptr) &&
         (!has_key || state->old_key.len != state->key.len ||
          memcmp(state->old_key.data, state->key.data, state->key.len) != 0)) {
-        APPEND_LITERAL(out, ",\"previous_primary_key\":");
+        append_literal(out, ",\"previous_primary_key\":");
         write_key(out, state->old_key);
     }
 
-    APPEND_LITERAL(out, ",\"before\":");
+    append_literal(out, ",\"before\":");
     write_before(out, info, old_p);
-    APPEND_LITERAL(out, ",\"after\":");
+    append_literal(out, ",\"after\":");
     if (write_after(out, info, now_p, old_p) > 0)
         write_unchanged_toast(out, info, now, old_p);
 
@@ -233,50 +232,50 @@ bool write_row_record(StringInfo out, DecodingState *state, RelationInfo *info, 
 
 void write_truncate_record(StringInfo out, DecodingState *state, RelationInfo *info, uint32 seq,
                            XLogRecPtr lsn) {
-    appendBinaryStringInfo(out, info->prefix, info->prefix_len);
-    APPEND_LITERAL(out, "\"operation\":\"TRUNCATE\",\"primary_key\":null,\"before\":{},\"after\":{}");
+    append_bytes(out, info->prefix, info->prefix_len);
+    append_literal(out, "\"operation\":\"TRUNCATE\",\"primary_key\":null,\"before\":{},\"after\":{}");
     write_tail(out, state, seq, lsn);
 }
 
 void write_transaction_record(StringInfo out, DecodingState *state, const char *operation) {
-    APPEND_LITERAL(out, "{\"operation\":\"");
+    append_literal(out, "{\"operation\":\"");
     appendStringInfoString(out, operation);
-    APPEND_LITERAL(out, "\",\"transaction_id\":");
+    append_literal(out, "\",\"transaction_id\":");
     write_uint64(out, state->txn.full_xid);
-    APPEND_LITERAL(out, ",\"changes\":");
+    append_literal(out, ",\"changes\":");
     write_uint64(out, state->txn.emitted);
-    appendBinaryStringInfo(out, state->txn.suffix, state->txn.suffix_len);
+    append_bytes(out, state->txn.suffix, state->txn.suffix_len);
 }
 
 void write_message_record(StringInfo out, DecodingState *state, bool transactional, const char *prefix,
                           const char *content, Size size, XLogRecPtr lsn) {
     StringInfoSink sink{out};
-    APPEND_LITERAL(out, "{\"operation\":\"MESSAGE\",\"prefix\":");
+    append_literal(out, "{\"operation\":\"MESSAGE\",\"prefix\":");
     bemi::append_json_string(sink, prefix, strlen(prefix));
-    APPEND_LITERAL(out, ",\"transactional\":");
+    append_literal(out, ",\"transactional\":");
     if (transactional)
-        APPEND_LITERAL(out, "true");
+        append_literal(out, "true");
     else
-        APPEND_LITERAL(out, "false");
+        append_literal(out, "false");
     // Text when it is valid UTF-8 without NUL (what jsonb can hold), hex otherwise.
     if (pg_encoding_verifymbstr(PG_UTF8, content, static_cast<int>(size)) == static_cast<int>(size)) {
-        APPEND_LITERAL(out, ",\"content\":");
+        append_literal(out, ",\"content\":");
         bemi::append_json_string(sink, content, size);
     } else {
-        APPEND_LITERAL(out, ",\"content_hex\":\"");
+        append_literal(out, ",\"content_hex\":\"");
         bemi::append_hex(sink, reinterpret_cast<const unsigned char *>(content), size);
-        appendStringInfoChar(out, '"');
+        append_char(out, '"');
     }
     if (transactional) {
-        APPEND_LITERAL(out, ",\"transaction_id\":");
+        append_literal(out, ",\"transaction_id\":");
         write_uint64(out, state->txn.full_xid);
     }
-    APPEND_LITERAL(out, ",\"position\":");
+    append_literal(out, ",\"position\":");
     write_uint64(out, lsn);
     if (transactional)
-        appendBinaryStringInfo(out, state->txn.suffix, state->txn.suffix_len);
+        append_bytes(out, state->txn.suffix, state->txn.suffix_len);
     else
-        appendStringInfoChar(out, '}');
+        append_char(out, '}');
 }
 
 } // namespace bemi_pg

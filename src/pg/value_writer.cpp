@@ -1,6 +1,8 @@
 #include "pg/value_writer.hpp"
 
 #include "bemi/json_escape.hpp"
+#include "bemi/numeric_text.hpp"
+#include "bemi/utc_timestamp.hpp"
 #include "pg/string_info_sink.hpp"
 
 namespace bemi_pg {
@@ -10,7 +12,7 @@ namespace {
 // A JSON string in Json mode, raw bytes in Text mode.
 void write_string(StringInfo out, const char *s, size_t len, ValueMode mode) {
     if (mode == ValueMode::Text) {
-        appendBinaryStringInfo(out, s, static_cast<int>(len));
+        append_bytes(out, s, len);
         return;
     }
     StringInfoSink sink{out};
@@ -21,9 +23,142 @@ void write_string(StringInfo out, const char *s, size_t len, ValueMode mode) {
 // which to_jsonb() turns into strings.
 void write_number_text(StringInfo out, const char *s, size_t len, ValueMode mode) {
     if (bemi::is_json_number(s, len))
-        appendBinaryStringInfo(out, s, static_cast<int>(len));
+        append_bytes(out, s, len);
     else
         write_string(out, s, len, mode);
+}
+
+// numeric's stored form (struct NumericData in numeric.c, kept stable for pg_upgrade): a
+// 2-byte header word, for the long form followed by an int16 weight, then int16 NBASE digits.
+constexpr uint16 kNumericSignMask = 0xC000;
+constexpr uint16 kNumericNeg = 0x4000;
+constexpr uint16 kNumericShort = 0x8000;
+constexpr uint16 kNumericSpecial = 0xC000; // NaN, Infinity, -Infinity
+constexpr uint16 kNumericDscaleMask = 0x3FFF;
+constexpr uint16 kNumericShortSignMask = 0x2000;
+constexpr uint16 kNumericShortDscaleMask = 0x1F80;
+constexpr int kNumericShortDscaleShift = 7;
+constexpr uint16 kNumericShortWeightSignMask = 0x0040;
+constexpr int kNumericShortWeightMask = 0x003F;
+
+// The digits of a finite numeric whose varlena data (after the length word, of either
+// header size) is [body, body+len). False for NaN and the infinities.
+bool numeric_digits(const char *body, size_t len, bemi::NumericDigits *n) {
+    uint16 header;
+    if (len < sizeof header)
+        return false;
+    memcpy(&header, body, sizeof header);
+    if ((header & kNumericSignMask) == kNumericSpecial)
+        return false;
+    if (header & kNumericShort) {
+        n->negative = (header & kNumericShortSignMask) != 0;
+        n->dscale = (header & kNumericShortDscaleMask) >> kNumericShortDscaleShift;
+        n->weight = ((header & kNumericShortWeightSignMask) ? ~kNumericShortWeightMask : 0) |
+                    (header & kNumericShortWeightMask);
+        n->digits = reinterpret_cast<const unsigned char *>(body) + 2;
+        n->ndigits = static_cast<int>((len - 2) / 2);
+        return true;
+    }
+    if (len < 4)
+        return false;
+    int16 weight;
+    memcpy(&weight, body + 2, sizeof weight);
+    n->negative = (header & kNumericSignMask) == kNumericNeg;
+    n->dscale = header & kNumericDscaleMask;
+    n->weight = weight;
+    n->digits = reinterpret_cast<const unsigned char *>(body) + 4;
+    n->ndigits = static_cast<int>((len - 4) / 2);
+    return true;
+}
+
+// numeric_out()'s text, written in place.
+void append_numeric_digits(StringInfo out, const bemi::NumericDigits &n) {
+    char *p = reserve_bytes(out, bemi::numeric_text_max_length(n));
+    commit_bytes(out, bemi::numeric_text(n, p));
+}
+
+// A numeric inside jsonb: always finite, and stored unpacked.
+void append_jsonb_numeric(StringInfo out, Numeric num) {
+    bemi::NumericDigits n;
+    if (numeric_digits(VARDATA_ANY(num), VARSIZE_ANY_EXHDR(num), &n)) {
+        append_numeric_digits(out, n);
+        return;
+    }
+    const char *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
+    append_bytes(out, s, strlen(s));
+}
+
+void write_jsonb_scalar(StringInfo out, const JsonbValue &v) {
+    switch (v.type) {
+    case jbvNull:
+        append_literal(out, "null");
+        return;
+    case jbvString: {
+        StringInfoSink sink{out};
+        bemi::append_json_string(sink, v.val.string.val, static_cast<size_t>(v.val.string.len));
+        return;
+    }
+    case jbvNumeric:
+        append_jsonb_numeric(out, v.val.numeric);
+        return;
+    case jbvBool:
+        if (v.val.boolean)
+            append_literal(out, "true");
+        else
+            append_literal(out, "false");
+        return;
+    default:
+        elog(ERROR, "bemi: unexpected jsonb value type %d", static_cast<int>(v.type));
+    }
+}
+
+// jsonb as compact JSON text: what jsonb_out() prints, without its optional spaces.
+void write_jsonb(StringInfo out, Jsonb *jb) {
+    JsonbValue v;
+    if (JB_ROOT_IS_SCALAR(jb)) {
+        // Stored as a one-element "raw scalar" array, printed as the bare scalar.
+        if (!JsonbExtractScalar(&jb->root, &v))
+            elog(ERROR, "bemi: malformed scalar jsonb");
+        write_jsonb_scalar(out, v);
+        return;
+    }
+    JsonbIterator *it = JsonbIteratorInit(&jb->root);
+    JsonbIteratorToken token;
+    bool comma = false; // the next value or key follows a sibling
+    while ((token = JsonbIteratorNext(&it, &v, false)) != WJB_DONE) {
+        switch (token) {
+        case WJB_BEGIN_ARRAY:
+        case WJB_BEGIN_OBJECT:
+            if (comma)
+                append_char(out, ',');
+            append_char(out, token == WJB_BEGIN_ARRAY ? '[' : '{');
+            comma = false;
+            break;
+        case WJB_END_ARRAY:
+        case WJB_END_OBJECT:
+            append_char(out, token == WJB_END_ARRAY ? ']' : '}');
+            comma = true;
+            break;
+        case WJB_KEY: {
+            if (comma)
+                append_char(out, ',');
+            StringInfoSink sink{out};
+            bemi::append_json_string(sink, v.val.string.val, static_cast<size_t>(v.val.string.len));
+            append_char(out, ':');
+            comma = false;
+            break;
+        }
+        case WJB_VALUE:
+        case WJB_ELEM:
+            if (comma)
+                append_char(out, ',');
+            write_jsonb_scalar(out, v);
+            comma = true;
+            break;
+        case WJB_DONE:
+            break;
+        }
+    }
 }
 
 void write_json_text(StringInfo out, text *t) {
@@ -112,19 +247,23 @@ void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode) {
     switch (col->kind) {
     case ValueKind::Bool:
         if (DatumGetBool(value))
-            appendBinaryStringInfo(out, "true", 4);
+            append_literal(out, "true");
         else
-            appendBinaryStringInfo(out, "false", 5);
+            append_literal(out, "false");
         return;
     case ValueKind::Int2:
-        appendBinaryStringInfo(out, buf, pg_ltoa(DatumGetInt16(value), buf));
+    case ValueKind::Int4: {
+        // Written in place: pg_ltoa needs 12 bytes, and NUL-terminates.
+        char *p = reserve_bytes(out, 12);
+        const int32 v = col->kind == ValueKind::Int2 ? DatumGetInt16(value) : DatumGetInt32(value);
+        commit_bytes(out, p + pg_ltoa(v, p));
         return;
-    case ValueKind::Int4:
-        appendBinaryStringInfo(out, buf, pg_ltoa(DatumGetInt32(value), buf));
+    }
+    case ValueKind::Int8: {
+        char *p = reserve_bytes(out, MAXINT8LEN + 1);
+        commit_bytes(out, p + pg_lltoa(DatumGetInt64(value), p));
         return;
-    case ValueKind::Int8:
-        appendBinaryStringInfo(out, buf, pg_lltoa(DatumGetInt64(value), buf));
-        return;
+    }
     case ValueKind::Float4:
         // Shortest exact form, what float4out prints with extra_float_digits > 0.
         write_number_text(out, buf, float_to_shortest_decimal_buf(DatumGetFloat4(value), buf), mode);
@@ -133,6 +272,14 @@ void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode) {
         write_number_text(out, buf, double_to_shortest_decimal_buf(DatumGetFloat8(value), buf), mode);
         return;
     case ValueKind::Numeric: {
+        // Read in place: a short (1-byte) varlena header is fine, only compressed or
+        // out-of-line values are expanded.
+        struct varlena *num = pg_detoast_datum_packed(reinterpret_cast<struct varlena *>(DatumGetPointer(value)));
+        bemi::NumericDigits digits;
+        if (numeric_digits(VARDATA_ANY(num), VARSIZE_ANY_EXHDR(num), &digits)) {
+            append_numeric_digits(out, digits);
+            return;
+        }
         const char *s = OutputFunctionCall(&col->output, value);
         write_number_text(out, s, strlen(s), mode);
         return;
@@ -147,7 +294,10 @@ void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode) {
         return;
     case ValueKind::Jsonb: {
         Jsonb *jb = DatumGetJsonbP(value);
-        JsonbToCString(out, &jb->root, VARSIZE(jb));
+        if (mode == ValueMode::Json)
+            write_jsonb(out, jb);
+        else // a key column: its text form, as jsonb_out() prints it
+            JsonbToCString(out, &jb->root, VARSIZE(jb));
         return;
     }
     case ValueKind::Bytea: {
@@ -155,16 +305,33 @@ void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode) {
         StringInfoSink sink{out};
         const auto *data = reinterpret_cast<const unsigned char *>(VARDATA_ANY(b));
         if (mode == ValueMode::Text) {
-            appendBinaryStringInfo(out, "\\x", 2);
+            append_literal(out, "\\x");
             bemi::append_hex(sink, data, VARSIZE_ANY_EXHDR(b));
         } else {
-            appendStringInfoChar(out, '"');
+            append_char(out, '"');
             bemi::append_bytea_hex(sink, data, VARSIZE_ANY_EXHDR(b));
-            appendStringInfoChar(out, '"');
+            append_char(out, '"');
         }
         return;
     }
     case ValueKind::DateTime: {
+        // Years 1..9999 in bemi's own code; infinity, BC and later years as PostgreSQL
+        // writes them. The text never needs escaping.
+        const bool quoted = mode == ValueMode::Json;
+        char *p = reserve_bytes(out, bemi::kIsoTimestampMaxLength + 2);
+        size_t n;
+        if (col->base_type == DATEOID)
+            n = bemi::format_iso_date(DatumGetInt32(value), p + quoted); // DateADT
+        else
+            n = bemi::format_iso_timestamp(DatumGetTimestamp(value), col->base_type == TIMESTAMPTZOID, p + quoted);
+        if (n > 0) {
+            if (quoted) {
+                p[0] = '"';
+                p[n + 1] = '"';
+            }
+            commit_bytes(out, p + n + 2 * quoted);
+            return;
+        }
         // With an explicit zero offset timestamptz is written in UTC whatever TimeZone says.
         static const int utc = 0;
         JsonEncodeDateTime(buf, value, col->base_type, &utc);

@@ -3,7 +3,10 @@
 // and, where it helps, cross-checked by parsing the output with nlohmann::json.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -270,5 +273,152 @@ TEST_CASE("append_bytea_hex across its internal 128-character chunk", "[json_esc
         INFO("length " << len);
         CHECK(bytea(data) == expected);
         CHECK(bytea(data).size() == 3 + 2 * len);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The word-at-a-time (SWAR) scan of append_json_escaped against a plain reference escaper
+// written here from the JSON grammar, independently of the header's table.
+
+namespace {
+
+std::string reference_escape(const std::string &in) {
+    std::string out;
+    for (unsigned char c : in) {
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                out += buf;
+            } else {
+                out.push_back(static_cast<char>(c));
+            }
+        }
+    }
+    return out;
+}
+
+// Escapes in from an address at the given offset past an 8-byte boundary, with guard bytes
+// around it that would show up if they were read as part of the string ('"' needs escaping).
+std::string escaped_at(const std::string &in, size_t offset) {
+    std::vector<char> buf(in.size() + 32, '"');
+    char *start = buf.data() + ((8 - reinterpret_cast<uintptr_t>(buf.data()) % 8) % 8) + 8 + offset;
+    if (!in.empty())
+        std::memcpy(start, in.data(), in.size());
+    Sink out;
+    bemi::append_json_escaped(out, start, in.size());
+    return out.s;
+}
+
+} // namespace
+
+TEST_CASE("append_json_escaped: every byte value at every position of short and long strings",
+          "[json_escape][swar]") {
+    // Fillers that need no escaping: ASCII, and bytes with the high bit set (UTF-8 lead and
+    // continuation bytes, 0xff), which must not be mistaken for control characters.
+    const char fillers[] = {'a', ' ', '!', '#', '[', ']', '\x7f', '\x80', '\xa0', '\xdf', '\xff'};
+    for (char filler : fillers) {
+        for (size_t len = 1; len <= 26; ++len) {
+            for (size_t pos = 0; pos < len; ++pos) {
+                for (int c = 0; c < 256; ++c) {
+                    std::string in(len, filler);
+                    in[pos] = static_cast<char>(c);
+                    const std::string expected = reference_escape(in);
+                    for (size_t offset : {size_t{0}, size_t{3}}) {
+                        INFO("filler " << int(static_cast<unsigned char>(filler)) << ", length " << len << ", byte "
+                                       << c << " at " << pos << ", offset " << offset);
+                        REQUIRE(escaped_at(in, offset) == expected);
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("append_json_escaped: two special bytes anywhere in a word pair", "[json_escape][swar]") {
+    const unsigned char specials[] = {0x00, 0x01, 0x08, 0x09, 0x0a, 0x1f, '"', '\\'};
+    const unsigned char near_misses[] = {0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0x9f, 0xa2, 0xdc, 0xe0};
+    for (size_t len : {size_t{8}, size_t{9}, size_t{15}, size_t{16}, size_t{17}, size_t{23}}) {
+        for (size_t p = 0; p < len; ++p) {
+            for (size_t q = p; q < len; ++q) {
+                for (unsigned char a : specials) {
+                    for (unsigned char b : specials) {
+                        std::string in(len, 'x');
+                        // Near misses around them, cycling.
+                        for (size_t k = 0; k < len; ++k)
+                            in[k] = static_cast<char>(near_misses[(k + p + q) % sizeof near_misses]);
+                        in[p] = static_cast<char>(a);
+                        in[q] = static_cast<char>(b);
+                        INFO("length " << len << ", " << int(a) << " at " << p << ", " << int(b) << " at " << q);
+                        REQUIRE(escaped(in) == reference_escape(in));
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("append_json_escaped: random strings, every alignment", "[json_escape][swar]") {
+    std::mt19937 rng(8);
+    // Mostly bytes that need no escaping, with specials and near misses mixed in.
+    const unsigned char alphabet[] = {'a', 'b', ' ', '/', '{', 0x7f, 0x80, 0xc3, 0xa9, 0xff,
+                                      0x00, 0x1f, 0x20, 0x21, 0x22, 0x5c, 0x0a, 0x5b, 0x5d, 0x01};
+    std::uniform_int_distribution<size_t> pick(0, sizeof alphabet - 1), length(0, 100), offset(0, 7);
+    std::uniform_int_distribution<int> density(0, 9), any_byte(0, 255);
+    for (int k = 0; k < 30000; ++k) {
+        const size_t len = length(rng);
+        const int d = density(rng);
+        std::string in(len, 'z');
+        for (auto &ch : in) {
+            if (d == 0)
+                ch = static_cast<char>(any_byte(rng));
+            else if (density(rng) < d)
+                ch = static_cast<char>(alphabet[pick(rng)]);
+        }
+        const size_t off = offset(rng);
+        INFO("case " << k << ", length " << len << ", offset " << off);
+        REQUIRE(escaped_at(in, off) == reference_escape(in));
+    }
+}
+
+TEST_CASE("append_json_escaped: runs stay whole around escapes", "[json_escape][swar]") {
+    // One append per run of plain bytes and one per escape, whatever the word boundaries.
+    Sink out;
+    const std::string in = "0123456789\"abcdefghijklmnop\\qrstuvwx";
+    bemi::append_json_escaped(out, in.data(), in.size());
+    CHECK(out.s == reference_escape(in));
+    CHECK(out.appends == 5);
+}
+
+TEST_CASE("escape_mask flags exactly the bytes to escape", "[json_escape][swar]") {
+    std::mt19937_64 rng(64);
+    for (int c = 0; c < 256; ++c) {
+        for (int pos = 0; pos < 8; ++pos) {
+            for (int k = 0; k < 16; ++k) {
+                unsigned char bytes[8];
+                uint64_t r = rng();
+                std::memcpy(bytes, &r, 8);
+                bytes[pos] = static_cast<unsigned char>(c);
+                uint64_t w;
+                std::memcpy(&w, bytes, 8);
+                const uint64_t m = bemi::detail::escape_mask(w);
+                for (int b = 0; b < 8; ++b) {
+                    const bool flagged = ((m >> (8 * b)) & 0xff) == 0x80;
+                    const bool empty = ((m >> (8 * b)) & 0xff) == 0;
+                    const bool needs = bytes[b] < 0x20 || bytes[b] == '"' || bytes[b] == '\\';
+                    INFO("byte " << int(bytes[b]) << " at " << b);
+                    REQUIRE((flagged || empty));
+                    REQUIRE(flagged == needs);
+                }
+            }
+        }
     }
 }

@@ -139,3 +139,127 @@ TEST_CASE("extreme values are rejected, not mangled", "[utc_timestamp]") {
     CHECK(rejected(-INT64_C(1000000000000000000)));
     CHECK(rejected(INT64_C(1000000000000000000)));
 }
+
+// ---------------------------------------------------------------------------------------
+// format_iso_timestamp / format_iso_date: to_jsonb()'s form. The expected strings below are
+// what PostgreSQL 15's to_jsonb() printed for these values (TimeZone UTC), with the inputs
+// computed as (extract(epoch from t) * 1e6 - 946684800000000) and (t::date - '2000-01-01').
+
+namespace {
+
+std::string iso(int64_t usecs, bool with_offset) {
+    char buf[bemi::kIsoTimestampMaxLength + 8];
+    std::memset(buf, '#', sizeof buf);
+    const size_t n = bemi::format_iso_timestamp(usecs, with_offset, buf);
+    REQUIRE(n > 0);
+    REQUIRE(n <= bemi::kIsoTimestampMaxLength);
+    for (size_t i = bemi::kIsoTimestampMaxLength; i < sizeof buf; ++i)
+        REQUIRE(buf[i] == '#'); // nothing past the maximum length, no NUL
+    return std::string(buf, n);
+}
+
+bool iso_rejected(int64_t usecs) {
+    char buf[bemi::kIsoTimestampMaxLength + 8];
+    std::memset(buf, '#', sizeof buf);
+    for (bool with_offset : {false, true}) {
+        if (bemi::format_iso_timestamp(usecs, with_offset, buf) != 0)
+            return false;
+        for (char c : buf)
+            if (c != '#')
+                return false;
+    }
+    return true;
+}
+
+std::string date(int32_t days) {
+    char buf[bemi::kIsoDateLength + 8];
+    std::memset(buf, '#', sizeof buf);
+    const size_t n = bemi::format_iso_date(days, buf);
+    REQUIRE(n == bemi::kIsoDateLength);
+    REQUIRE(buf[n] == '#');
+    return std::string(buf, n);
+}
+
+bool date_rejected(int32_t days) {
+    char buf[bemi::kIsoDateLength + 8];
+    std::memset(buf, '#', sizeof buf);
+    if (bemi::format_iso_date(days, buf) != 0)
+        return false;
+    for (char c : buf)
+        if (c != '#')
+            return false;
+    return true;
+}
+
+} // namespace
+
+TEST_CASE("format_iso_timestamp: as to_jsonb() prints timestamptz and timestamp", "[utc_timestamp][iso]") {
+    struct Case {
+        int64_t usecs;
+        const char *text; // timestamp; timestamptz adds +00:00
+    };
+    const Case cases[] = {
+        {INT64_C(757479845123456), "2024-01-02T03:04:05.123456"},
+        {INT64_C(757479845100000), "2024-01-02T03:04:05.1"},
+        {INT64_C(757479845120000), "2024-01-02T03:04:05.12"},
+        {INT64_C(757479845000001), "2024-01-02T03:04:05.000001"},
+        {INT64_C(757479845500000), "2024-01-02T03:04:05.5"},
+        {INT64_C(757479845000000), "2024-01-02T03:04:05"},
+        {0, "2000-01-01T00:00:00"},
+        {-1, "1999-12-31T23:59:59.999999"},
+        {-INT64_C(63082281600000000), "0001-01-01T00:00:00"},
+        {INT64_C(252455615999999999), "9999-12-31T23:59:59.999999"},
+        {INT64_C(762523200010000), "2024-02-29T12:00:00.01"},
+        {-INT64_C(3150575999999900), "1900-03-01T00:00:00.0001"},
+        {-INT64_C(946684799000010), "1970-01-01T00:00:00.99999"},
+        {-INT64_C(61718932800000000), "0044-03-15T12:00:00"},
+    };
+    for (const Case &c : cases) {
+        INFO(c.usecs);
+        CHECK(iso(c.usecs, false) == c.text);
+        CHECK(iso(c.usecs, true) == std::string(c.text) + "+00:00");
+    }
+    CHECK(iso(INT64_C(252455615999999999), true).size() == bemi::kIsoTimestampMaxLength);
+}
+
+TEST_CASE("format_iso_timestamp: falls back outside years 1..9999", "[utc_timestamp][iso]") {
+    CHECK(iso_rejected(INT64_MIN)); // -infinity
+    CHECK(iso_rejected(INT64_MAX)); // infinity
+    CHECK(iso_rejected(-INT64_C(63082281600000000) - 1)); // 0001-12-31 23:59:59.999999 BC
+    CHECK(iso_rejected(INT64_C(252455616000000000)));     // 10000-01-01
+    CHECK(iso_rejected(-INT64_C(211813488000000000)));    // 4714-11-24 BC, the lowest timestamp
+}
+
+TEST_CASE("format_iso_timestamp agrees with format_utc_timestamp", "[utc_timestamp][iso]") {
+    // The same instant; only the fraction's trailing zeros may be dropped.
+    for (int64_t usecs = -INT64_C(63082281600000000); usecs < INT64_C(252455616000000000);
+         usecs += INT64_C(987654321987) + usecs % 7919) {
+        char full[bemi::kUtcTimestampLength + 1];
+        REQUIRE(bemi::format_utc_timestamp(usecs, full));
+        std::string expected(full, 19);
+        std::string fraction(full + 20, 6);
+        while (!fraction.empty() && fraction.back() == '0')
+            fraction.pop_back();
+        if (!fraction.empty())
+            expected += "." + fraction;
+        INFO(usecs);
+        REQUIRE(iso(usecs, false) == expected);
+        REQUIRE(iso(usecs, true) == expected + "+00:00");
+    }
+}
+
+TEST_CASE("format_iso_date", "[utc_timestamp][iso]") {
+    CHECK(date(8767) == "2024-01-02");
+    CHECK(date(8825) == "2024-02-29");
+    CHECK(date(0) == "2000-01-01");
+    CHECK(date(-1) == "1999-12-31");
+    CHECK(date(-36465) == "1900-03-01");
+    CHECK(date(-10957) == "1970-01-01");
+    CHECK(date(-714340) == "0044-03-15");
+    CHECK(date(-730119) == "0001-01-01");
+    CHECK(date(2921939) == "9999-12-31");
+    CHECK(date_rejected(-730120));   // 0001-12-31 BC
+    CHECK(date_rejected(2921940));   // 10000-01-01
+    CHECK(date_rejected(INT32_MIN)); // -infinity
+    CHECK(date_rejected(INT32_MAX)); // infinity
+}
