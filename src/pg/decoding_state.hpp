@@ -19,10 +19,18 @@ struct TransactionState {
     bool skipped;             // made by bemi's own ingestion origin
     bool begin_written;       // the BEGIN record is out (include-transaction)
     const char *context;      // single-line JSON object, "{}" when none
-    char *context_buf;        // the message buffer context points into, freed when replaced
     int context_len;
     const char *suffix;       // ,"commit_position":N,"committed_at":"..."}
     int suffix_len;
+};
+
+// The last context message validated, and what it became. Records point into it, so it is
+// replaced only by the next distinct message.
+struct ContextCache {
+    char *payload; // the message as received
+    Size payload_len;
+    char *context; // its single-line JSON object (or the invalid-context marker)
+    int context_len;
 };
 
 struct DecodingState {
@@ -41,6 +49,7 @@ struct DecodingState {
     Datum *old_values;
     bool *old_nulls;
     TransactionState txn;
+    ContextCache context_cache;
 };
 
 } // namespace bemi_pg

@@ -164,7 +164,6 @@ void bemi_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
     t.begin_written = false;
     t.skipped = made_by_ingestion(txn->origin_id);
     t.context = kNoContext;
-    t.context_buf = nullptr;
     t.context_len = sizeof(kNoContext) - 1;
     MemoryContext old = MemoryContextSwitchTo(state->txn_cxt);
     t.suffix = make_suffix(txn->final_lsn, txn_commit_time(txn), &t.suffix_len);
