@@ -62,6 +62,19 @@ SELECT data::jsonb->>'table' AS tbl, data::jsonb->>'primary_key' AS pk,
        data::jsonb->'context'->>'step' AS step, data::jsonb->'context'->>'SQL' AS sql
 FROM pg_logical_slot_get_changes('regression_slot_exclusions', NULL, NULL);
 
+-- A superuser can edit the audit trail, but the edit is itself a change bemi records (only
+-- the ingestion worker's own origin is skipped, never bemi's schema).
+SELECT bemi_set_context('{"who": "dba"}');
+INSERT INTO bemi.changes (primary_key, before, after, context, database, schema, "table", operation,
+                          committed_at, transaction_id, seq, position, commit_position)
+VALUES ('1', '{}', '{"id": 1}', '{}', current_database(), 'public', 'orders', 'CREATE', now(), 1, 0, 0, 0);
+UPDATE bemi.changes SET context = '{"forged": true}' WHERE transaction_id = 1;
+DELETE FROM bemi.changes WHERE transaction_id = 1;
+SELECT data::jsonb->>'schema' AS schema, data::jsonb->>'table' AS tbl, data::jsonb->>'operation' AS op,
+       data::jsonb->'before'->'context' AS context_before, data::jsonb->'after'->'context' AS context_after,
+       data::jsonb->'context'->>'who' AS who
+FROM pg_logical_slot_get_changes('regression_slot_exclusions', NULL, NULL);
+
 SELECT pg_drop_replication_slot('regression_slot_exclusions');
 DROP FUNCTION seen(), audit_order() CASCADE;
 DROP TABLE sessions, orders, order_audit;
