@@ -104,8 +104,16 @@ bool capture_possible() {
            IsTransactionState() && extension_installed();
 }
 
+// A statement at nesting level 0 is the client's when its text is the query the client sent:
+// the same pointer for simple queries, an equal copy for the extended protocol (a portal
+// keeps its own copy of the prepared statement's text).
+bool is_client_text(const char *source) {
+    return source != nullptr && debug_query_string != nullptr &&
+           (source == debug_query_string || strcmp(source, debug_query_string) == 0);
+}
+
 void note_client_statement(const char *source, int location, int length) {
-    if (nesting_level != 0 || source == nullptr || source != debug_query_string)
+    if (nesting_level != 0 || !is_client_text(source))
         return;
     client.source = source;
     client.location = location;

@@ -24,13 +24,17 @@ psql -X -q -c "CREATE DATABASE $DB" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
 CREATE EXTENSION bemi;
 CREATE TABLE todo (id int PRIMARY KEY, task text);
+CREATE TABLE todo_log (id serial PRIMARY KEY, todo_id int);
 INSERT INTO todo SELECT g, 'new' FROM generate_series(1, 10) g;
 SQL
 psql -X -q -d "$DB" -c "SELECT pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null
 
 cat >"$work/script.sql" <<'EOF2'
 \set id random(1, 10)
+BEGIN;
 UPDATE todo SET task = 'done' WHERE id = :id /*Bemi {"endpoint": "/todo", "via": "pgbench"} Bemi*/;
+INSERT INTO todo_log (todo_id) VALUES (:id);
+END;
 EOF2
 chmod 644 "$work/script.sql"
 for mode in extended prepared; do
@@ -38,13 +42,21 @@ for mode in extended prepared; do
         || { cat "$work/pgbench.err"; bemi_fail "pgbench -M $mode failed"; }
 done
 
+psql -X -q -d "$DB" -c "CREATE TABLE records AS SELECT data::jsonb AS r FROM pg_logical_slot_get_changes('$SLOT', NULL, NULL)"
+# Each statement of a transaction is its own: the INSERT after the UPDATE carries its own text.
+read -r inserts own_sql <<<"$(psql -X -A -t -F ' ' -d "$DB" <<SQL
+SELECT count(*), count(*) FILTER (WHERE r->'context'->>'SQL' = 'INSERT INTO todo_log (todo_id) VALUES (\$1)')
+FROM records WHERE r->>'table' = 'todo_log';
+SQL
+)"
+echo "inserts=$inserts with_their_own_sql=$own_sql"
+[[ $inserts -eq 10 && $own_sql -eq 10 ]] || bemi_fail "only $own_sql of $inserts inserts carry their own statement"
 read -r total expected_sql via <<<"$(psql -X -A -t -F ' ' -d "$DB" <<SQL
 SELECT count(*),
        count(*) FILTER (WHERE r->'context'->>'SQL' =
                         'UPDATE todo SET task = ''done'' WHERE id = \$1 /*Bemi {"endpoint": "/todo", "via": "pgbench"} Bemi*/'),
        count(*) FILTER (WHERE r->'context'->>'via' = 'pgbench' AND r->'context'->>'endpoint' = '/todo')
-FROM (SELECT data::jsonb AS r FROM pg_logical_slot_get_changes('$SLOT', NULL, NULL)) d
-WHERE r->>'operation' = 'UPDATE';
+FROM records WHERE r->>'operation' = 'UPDATE';
 SQL
 )"
 echo "updates=$total with_placeholder_sql=$expected_sql with_comment_context=$via"
