@@ -39,6 +39,7 @@ struct DecodingState {
     MemoryContext change_cxt; // reset after every record
     MemoryContext txn_cxt;    // reset at every BEGIN
     int guc_nest_level;
+    RepOriginId ingest_origin; // this database's ingestion origin, when known at startup
     const char *database_json; // "dbname", escaped with quotes; set at first BEGIN
     StringInfoData key;        // scratch for the primary key
     StringInfoData old_key;    // scratch for the previous primary key

@@ -101,6 +101,8 @@ void write_begin_if_needed(LogicalDecodingContext *ctx, DecodingState *state) {
     state->txn.begin_written = true;
 }
 
+RepOriginId ingest_origin_of_this_database();
+
 void bemi_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init) {
     if (slot_uses_two_phase())
         ereport(ERROR,
@@ -133,7 +135,26 @@ void bemi_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is
     if (!is_init) {
         relation_cache_init(&state->options->tables);
         state->guc_nest_level = pin_output_settings();
+        state->ingest_origin = ingest_origin_of_this_database();
     }
+}
+
+// The SQL interface (what the ingestion worker uses) starts decoding inside a transaction,
+// where the origin can be looked up once; a walsender has no transaction here and relies on
+// the per-transaction check in begin instead.
+RepOriginId ingest_origin_of_this_database() {
+    if (!IsTransactionState())
+        return InvalidRepOriginId;
+    char name[NAMEDATALEN];
+    snprintf(name, sizeof name, "%s_%u", kIngestOriginPrefix, MyDatabaseId);
+    return replorigin_by_name(name, true);
+}
+
+// Drops the ingestion worker's own transactions before the reorder buffer queues them: the
+// worker would otherwise re-decode every row it stored, only to skip it at commit.
+bool bemi_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin) {
+    const DecodingState *state = state_of(ctx);
+    return origin != InvalidRepOriginId && origin == state->ingest_origin;
 }
 
 void bemi_shutdown(LogicalDecodingContext *ctx) {
@@ -264,6 +285,7 @@ void _PG_output_plugin_init(OutputPluginCallbacks *cb) {
     cb->truncate_cb = bemi_pg::bemi_truncate;
     cb->message_cb = bemi_pg::bemi_message;
     cb->commit_cb = bemi_pg::bemi_commit;
+    cb->filter_by_origin_cb = bemi_pg::bemi_filter_by_origin;
 }
 
 } // extern "C"
