@@ -11,7 +11,8 @@ postgres=${POSTGRES_BIN:-$(dirname "$(command -v pg_config || echo /usr/lib/post
     echo "# bemi"
     echo "wal_level = logical"
     echo "shared_preload_libraries = 'bemi'"
-    if "$postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then
+    # grep reads everything: with -q it could exit first and fail the pipe (SIGPIPE).
+    if "$postgres" --describe-config 2>/dev/null | grep '^output_plugin_libraries' >/dev/null; then
         echo "output_plugin_libraries = 'pgoutput, test_decoding, bemi'"
     fi
 } >>"$conf"
