@@ -3,6 +3,15 @@
 -- again makes the same decisions. Also: MERGE and deferred triggers under capture, and the
 -- upgrade path from 0.1.
 SET client_min_messages = warning;
+-- In a database without the extension the capture hooks emit nothing (the library is loaded
+-- here: the test server preloads it).
+CREATE TABLE plain (id int PRIMARY KEY);
+SELECT 'init' FROM pg_create_logical_replication_slot('regression_slot_no_extension', 'test_decoding');
+INSERT INTO plain VALUES (1);
+SELECT count(*) FILTER (WHERE data LIKE 'message:%') AS messages, count(*) FILTER (WHERE data LIKE 'table public.plain%') AS changes
+FROM pg_logical_slot_get_changes('regression_slot_no_extension', NULL, NULL);
+SELECT pg_drop_replication_slot('regression_slot_no_extension');
+DROP TABLE plain;
 CREATE EXTENSION bemi VERSION '0.1';
 SELECT bemi.version();
 ALTER EXTENSION bemi UPDATE;
