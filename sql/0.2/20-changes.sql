@@ -45,6 +45,11 @@ CREATE TABLE bemi.changes (
     -- out of "after" because their unchanged TOAST value is not in the WAL.
     previous_primary_key pg_catalog.text,
     unchanged_toast pg_catalog.text[],
+    -- Who made the change as the server knows it (session and current role, application_name;
+    -- never taken from client-supplied context), and the values the record could not carry
+    -- exactly, each with its column and reason (docs/record-format.md). NULL when absent.
+    actor           pg_catalog.jsonb,
+    fallback        pg_catalog.jsonb,
     -- (transaction_id, seq) identifies a record however often the same WAL is decoded: the
     -- worker inserts with ON CONFLICT (transaction_id, seq) DO NOTHING.
     CONSTRAINT changes_transaction_id_seq_key UNIQUE (transaction_id, seq)
@@ -85,6 +90,10 @@ COMMENT ON COLUMN bemi.changes.commit_position IS 'WAL position (LSN) of the tra
 COMMENT ON COLUMN bemi.changes.created_at IS 'When the worker stored the row';
 COMMENT ON COLUMN bemi.changes.previous_primary_key IS
     'On an UPDATE that changed the key: the key before; otherwise NULL';
+COMMENT ON COLUMN bemi.changes.actor IS
+    'Who made the change as the server knows it: session_user, current_user (when different), application_name; NULL where the extension did not capture the change';
+COMMENT ON COLUMN bemi.changes.fallback IS
+    'Values recorded in a substitute form because the record could not carry them exactly (column, image and reason each); NULL when every value is exact';
 COMMENT ON COLUMN bemi.changes.unchanged_toast IS
     'Columns left out of "after": unchanged out-of-line values the WAL does not carry (see REPLICA IDENTITY FULL)';
 

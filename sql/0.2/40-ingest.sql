@@ -95,13 +95,14 @@ BEGIN
     ), stored AS (
         INSERT INTO bemi.changes (primary_key, before, after, context, database, schema, "table", operation,
                                   committed_at, transaction_id, seq, position, commit_position,
-                                  previous_primary_key, unchanged_toast)
+                                  previous_primary_key, unchanged_toast, actor, fallback)
         SELECT d.r->>'primary_key', d.r->'before', d.r->'after', d.r->'context',
                d.r->>'database', d.r->>'schema', d.r->>'table', d.r->>'operation',
                c.committed_at, c.transaction_id, (d.r->>'seq')::int4,
                (d.r->>'position')::int8, (d.r->>'commit_position')::int8,
                d.r->>'previous_primary_key',
-               (SELECT pg_catalog.array_agg(t) FROM pg_catalog.jsonb_array_elements_text(d.r->'unchanged_toast') t)
+               (SELECT pg_catalog.array_agg(t) FROM pg_catalog.jsonb_array_elements_text(d.r->'unchanged_toast') t),
+               d.r->'actor', d.r->'fallback'
           FROM decoded d
           JOIN commits c ON c.transaction_id = (d.r->>'transaction_id')::int8
          -- every other operation is a row record: one the table refuses (its CHECK) stops
