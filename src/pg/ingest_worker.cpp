@@ -425,8 +425,8 @@ XLogRecPtr create_slot() {
 void maybe_log_snapshot(XLogRecPtr flush) {
     if (W.restart_lag < kRestartLagBytes || flush <= W.last_snapshot_end)
         return;
-    (void) LogStandbySnapshot();
-    W.last_snapshot_end = GetXLogInsertRecPtr();
+    // The end of the record just logged (GetXLogInsertRecPtr() can point past a page header).
+    W.last_snapshot_end = LogStandbySnapshot();
     XLogFlush(W.last_snapshot_end);
 }
 

@@ -4,6 +4,7 @@
 #include "pg/workers.hpp"
 
 extern "C" {
+#include "access/xlog_internal.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -143,6 +144,19 @@ void recover_from_error(MemoryContext cxt, char *message, size_t size) {
     MemoryContextSwitchTo(cxt);
     FlushErrorState();
     RESUME_INTERRUPTS();
+}
+
+XLogRecPtr wal_written_end() {
+    const XLogRecPtr insert = GetXLogInsertRecPtr();
+    // XLogBytePosToRecPtr (which GetXLogInsertRecPtr uses) maps the byte position of a page
+    // start to the first byte after that page's header; XLogBytePosToEndRecPtr, which the
+    // server uses for record ends, maps it to the page start. Neither is exported: undo the
+    // header. Nothing else ever lands exactly at a header's end.
+    if (XLogSegmentOffset(insert, wal_segment_size) == SizeOfXLogLongPHD)
+        return insert - SizeOfXLogLongPHD;
+    if (insert % XLOG_BLCKSZ == SizeOfXLogShortPHD)
+        return insert - SizeOfXLogShortPHD;
+    return insert;
 }
 
 void slot_name_for(Oid database, char *out, size_t size) {

@@ -82,6 +82,13 @@ void wake_launcher();
 // copies the message into message (size bytes). Leaves CurrentMemoryContext at cxt.
 void recover_from_error(MemoryContext cxt, char *message, size_t size);
 
+// The end of the last WAL record inserted so far: the position to flush to and to wait for.
+// GetXLogInsertRecPtr() cannot be used for that: when the last record ended exactly at a page
+// boundary it points past the next page's header, which no record fills yet, so
+// XLogFlush() of it fails ("xlog flush request ... is not satisfied") and a wait for it
+// never ends while nothing else is written.
+XLogRecPtr wal_written_end();
+
 // "bemi_<oid>" and "bemi_ingest_<oid>".
 void slot_name_for(Oid database, char *out, size_t size);
 void origin_name_for(Oid database, char *out, size_t size);

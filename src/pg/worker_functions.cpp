@@ -240,7 +240,7 @@ Datum bemi_sync(PG_FUNCTION_ARGS) {
                         errhint("Commit, then call bemi.sync().")));
 
     // Everything inserted before this point, flushed so that the worker can read it.
-    const XLogRecPtr target = GetXLogInsertRecPtr();
+    const XLogRecPtr target = wal_written_end();
     XLogFlush(target);
 
     const TimestampTz start = GetCurrentTimestamp();
