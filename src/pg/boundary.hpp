@@ -1,10 +1,16 @@
-// The one boundary between C++ exceptions and PostgreSQL errors.
+// The one boundary between C++ exceptions and PostgreSQL errors (docs/architecture.md, "Error
+// boundary").
 //
 // PostgreSQL reports errors with longjmp, which skips C++ destructors; C++ reports them with
 // exceptions, which PostgreSQL frames cannot unwind. So:
 //   - PostgreSQL-free code (src/core) may throw; it is only ever called through run_core(),
 //     which catches everything and raises the matching ereport(ERROR) after the catch block
 //     has ended and every C++ object of the call is destroyed.
+//   - Every SQL-callable function is defined with BEMI_FUNCTION and every background worker
+//     main with BEMI_BGWORKER_MAIN: both turn a C++ exception that escaped anyway into an
+//     ERROR (FATAL for a worker) instead of a crash of the whole server.
+//   - A background worker catches PostgreSQL errors in exactly one way: run_recovering(),
+//     which recovers as autovacuum does (recover_from_error) and lets the loop go on.
 //   - Code under src/pg calls PostgreSQL freely, but keeps no object with a destructor alive
 //     across such calls: only PODs, palloc'd memory and pointers.
 #pragma once
@@ -24,33 +30,92 @@ struct CoreFailure {
     char hint[512];
 };
 
+// Fills failure from the exception being handled. Call only inside a catch block.
+void describe_current_exception(CoreFailure *failure) noexcept;
+
 // Runs fn, which must not call into PostgreSQL. Returns normally if fn did; otherwise raises
 // ERROR (OptionError -> invalid_parameter_value with its hint, bad_alloc -> out_of_memory,
 // anything else -> internal_error), prefixed with what.
 template <typename Fn>
 void run_core(const char *what, Fn &&fn) {
     CoreFailure failure;
-    failure.message[0] = failure.hint[0] = '\0';
     try {
         std::forward<Fn>(fn)();
         return;
-    } catch (const bemi::OptionError &e) {
-        failure.sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
-        strlcpy(failure.message, e.what(), sizeof failure.message);
-        strlcpy(failure.hint, e.hint().c_str(), sizeof failure.hint);
-    } catch (const std::bad_alloc &) {
-        failure.sqlstate = ERRCODE_OUT_OF_MEMORY;
-        strlcpy(failure.message, "out of memory", sizeof failure.message);
-    } catch (const std::exception &e) {
-        failure.sqlstate = ERRCODE_INTERNAL_ERROR;
-        strlcpy(failure.message, e.what(), sizeof failure.message);
     } catch (...) {
-        failure.sqlstate = ERRCODE_INTERNAL_ERROR;
-        strlcpy(failure.message, "unknown C++ exception", sizeof failure.message);
+        describe_current_exception(&failure);
     }
-    // Outside the catch blocks: the exception object and fn's locals are gone.
+    // Outside the catch block: the exception object and fn's locals are gone.
     ereport(ERROR, (errcode(failure.sqlstate), errmsg("%s: %s", what, failure.message),
                     failure.hint[0] ? errhint("%s", failure.hint) : 0));
 }
 
+// The body of an entry point: a PostgreSQL ERROR passes through (longjmp, as from any C
+// function); a C++ exception becomes an ERROR of elevel, raised after the catch block.
+template <typename Result, typename Fn>
+Result run_entry(const char *what, int elevel, Fn &&fn) {
+    CoreFailure failure;
+    try {
+        return std::forward<Fn>(fn)();
+    } catch (...) {
+        describe_current_exception(&failure);
+    }
+    ereport(elevel, (errcode(failure.sqlstate), errmsg("%s: %s", what, failure.message),
+                     failure.hint[0] ? errhint("%s", failure.hint) : 0));
+    pg_unreachable();
+}
+
+// After a PostgreSQL ERROR caught in a background worker's loop, what PostgresMain and
+// autovacuum do before going on: report the error, abort the transaction if any, and
+// release what an ERROR outside a transaction leaves held (LWLocks, a wait event, a
+// condition variable sleep, buffer pins and locks, a replication slot), then reset
+// loop_cxt and switch to it. message receives the error's text (size bytes).
+void recover_from_error(MemoryContext loop_cxt, char *message, size_t size);
+
+// The only way a background worker catches PostgreSQL errors: runs step() (which must keep
+// no object with a destructor alive across PostgreSQL calls) in loop_cxt; on ERROR recovers
+// with recover_from_error and returns false with the error's text in message.
+template <typename Fn>
+bool run_recovering(MemoryContext loop_cxt, char *message, size_t size, Fn &&step) {
+    volatile bool ok = true;
+    MemoryContextSwitchTo(loop_cxt);
+    PG_TRY();
+    {
+        std::forward<Fn>(step)();
+    }
+    PG_CATCH();
+    {
+        recover_from_error(loop_cxt, message, size);
+        ok = false;
+    }
+    PG_END_TRY();
+    return ok;
+}
+
 } // namespace bemi_pg
+
+// Defines a SQL-callable function name (C linkage, PG_FUNCTION_INFO_V1) whose body runs
+// through run_entry: use it for every LANGUAGE c function.
+//   BEMI_FUNCTION(bemi_sync) { ... PG_RETURN_BOOL(true); }
+#define BEMI_FUNCTION(name)                                                                   \
+    extern "C" {                                                                              \
+    PGDLLEXPORT Datum name(PG_FUNCTION_ARGS);                                                 \
+    PG_FUNCTION_INFO_V1(name);                                                                \
+    }                                                                                         \
+    static Datum name##_body(FunctionCallInfo fcinfo);                                        \
+    Datum name(PG_FUNCTION_ARGS) {                                                            \
+        return bemi_pg::run_entry<Datum>(#name, ERROR, [fcinfo] { return name##_body(fcinfo); }); \
+    }                                                                                         \
+    static Datum name##_body(FunctionCallInfo fcinfo)
+
+// Defines a background worker's main function (C linkage): a C++ exception that escapes its
+// body ends the worker with FATAL instead of aborting the server.
+#define BEMI_BGWORKER_MAIN(name)                                                              \
+    extern "C" {                                                                              \
+    PGDLLEXPORT void name(Datum main_arg);                                                    \
+    }                                                                                         \
+    static void name##_body(Datum main_arg);                                                  \
+    void name(Datum main_arg) {                                                               \
+        bemi_pg::run_entry<void>(#name, FATAL, [main_arg] { name##_body(main_arg); });        \
+    }                                                                                         \
+    static void name##_body(Datum main_arg)

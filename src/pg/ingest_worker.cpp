@@ -13,6 +13,8 @@
 //
 // C-style on purpose: no object with a destructor is alive across PostgreSQL calls, which
 // may raise ERROR (longjmp) at any point.
+#include "pg/boundary.hpp"
+#include "pg/settings.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/workers.hpp"
 
@@ -31,10 +33,6 @@ extern "C" {
 #include "utils/pg_lsn.h"
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
-}
-
-extern "C" {
-PGDLLEXPORT void bemi_ingest_worker_main(Datum main_arg);
 }
 
 namespace bemi_pg {
@@ -431,6 +429,10 @@ void maybe_log_snapshot(XLogRecPtr flush) {
 }
 
 Outcome step() {
+    if (test_fault_is(TestFault::kWorkerErrorHoldingLock)) {
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        elog(ERROR, "bemi: test fault: error while holding the shared lock (bemi.test_fault)");
+    }
     TimestampTz now = GetCurrentTimestamp();
     XLogRecPtr flush = GetFlushRecPtr(nullptr);
     if (W.ready && flush <= W.confirmed && !TimestampDifferenceExceeds(W.last_full_step, now, kFullCheckMs)) {
@@ -563,23 +565,16 @@ Outcome step() {
 }
 
 Outcome guarded_step() {
-    volatile Outcome outcome = kFailed;
+    Outcome outcome = kFailed;
     char message[kErrorLength];
-    MemoryContextSwitchTo(W.cxt);
-    PG_TRY();
-    {
-        outcome = step();
-    }
-    PG_CATCH();
-    {
-        recover_from_error(W.cxt, message, sizeof message);
+    if (!run_recovering(W.cxt, message, sizeof message, [&outcome] { outcome = step(); })) {
+        // A batch's origin progress belongs to its aborted transaction only.
         replorigin_session_origin_lsn = InvalidXLogRecPtr;
         replorigin_session_origin_timestamp = 0;
         W.ready = false;
         publish_error(message);
         outcome = kFailed;
     }
-    PG_END_TRY();
     MemoryContextReset(W.cxt);
     return outcome;
 }
@@ -590,7 +585,7 @@ Outcome guarded_step() {
 
 using namespace bemi_pg;
 
-void bemi_ingest_worker_main(Datum main_arg) {
+BEMI_BGWORKER_MAIN(bemi_ingest_worker_main) {
     W.database = DatumGetObjectId(main_arg);
     pqsignal(SIGTERM, die);
     pqsignal(SIGHUP, SignalHandlerForConfigReload);

@@ -8,6 +8,8 @@
 // workers, so a database never gets two.
 //
 // C-style on purpose: no object with a destructor is alive across PostgreSQL calls.
+#include "pg/boundary.hpp"
+#include "pg/settings.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/workers.hpp"
 
@@ -26,10 +28,6 @@ extern "C" {
 #include "utils/wait_event.h"
 }
 
-extern "C" {
-PGDLLEXPORT void bemi_launcher_main(Datum main_arg);
-}
-
 namespace bemi_pg {
 
 namespace {
@@ -45,6 +43,7 @@ struct DatabaseInfo {
 
 struct Launcher {
     MemoryContext cxt;       // lives as long as the launcher
+    MemoryContext pass_cxt;  // one pass; reset after it and after an error
     MemoryContext scan_cxt;  // reset at every scan
     BackgroundWorkerHandle **handles; // per shared entry: a worker registered by us
     Oid *known;              // databases already probed (or served)
@@ -220,6 +219,8 @@ long launcher_pass() {
             clear_entry(e);
     }
     shared->initial_scan_done = true;
+    if (test_fault_is(TestFault::kLauncherErrorHoldingLock))
+        elog(ERROR, "bemi launcher: test fault: error while holding the shared lock (bemi.test_fault)");
     LWLockRelease(shared->lock);
     prune_known();
 
@@ -276,7 +277,8 @@ void workers_init_preload() {
 
 using namespace bemi_pg;
 
-void bemi_launcher_main(Datum) {
+BEMI_BGWORKER_MAIN(bemi_launcher_main) {
+    (void) main_arg;
     pqsignal(SIGTERM, die);
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     BackgroundWorkerUnblockSignals();
@@ -289,6 +291,7 @@ void bemi_launcher_main(Datum) {
 
     L.cxt = AllocSetContextCreate(TopMemoryContext, "bemi launcher", ALLOCSET_DEFAULT_SIZES);
     L.scan_cxt = AllocSetContextCreate(L.cxt, "bemi launcher scan", ALLOCSET_DEFAULT_SIZES);
+    L.pass_cxt = AllocSetContextCreate(L.cxt, "bemi launcher pass", ALLOCSET_DEFAULT_SIZES);
     L.handles = static_cast<BackgroundWorkerHandle **>(
         MemoryContextAllocZero(L.cxt, shared->nentries * sizeof(BackgroundWorkerHandle *)));
     L.known_capacity = 16;
@@ -308,18 +311,11 @@ void bemi_launcher_main(Datum) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
         }
-        volatile long wait_ms = kRescanMs;
-        MemoryContextSwitchTo(L.cxt);
-        PG_TRY();
-        {
-            wait_ms = launcher_pass();
-        }
-        PG_CATCH();
-        {
-            recover_from_error(L.cxt, message, sizeof message);
+        long wait_ms = kRestartDelayMs; // after an error: back off
+        if (run_recovering(L.pass_cxt, message, sizeof message, [&wait_ms] { wait_ms = launcher_pass(); }))
+            MemoryContextReset(L.pass_cxt);
+        else
             wait_ms = kRestartDelayMs;
-        }
-        PG_END_TRY();
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
     }

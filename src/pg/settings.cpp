@@ -12,7 +12,17 @@ bool capture_sql = true;
 int max_sql_bytes = 8192;
 int max_context_bytes = 8192;
 
+int test_fault = static_cast<int>(TestFault::kNone);
+
 namespace {
+
+// The one name table of TestFault.
+const struct config_enum_entry kTestFaultNames[] = {
+    {"none", static_cast<int>(TestFault::kNone), false},
+    {"launcher_error_holding_lock", static_cast<int>(TestFault::kLauncherErrorHoldingLock), false},
+    {"worker_error_holding_lock", static_cast<int>(TestFault::kWorkerErrorHoldingLock), false},
+    {nullptr, 0, false},
+};
 
 // A check hook must not raise, and no exception may leave it.
 bool check_context_setting(char **newval, void **, GucSource) {
@@ -55,6 +65,9 @@ void define_settings() {
                             "Largest application context accepted from bemi_set_context or a SQL comment.", nullptr,
                             &max_context_bytes, 8192, 64, 1024 * 1024, PGC_SUSET, GUC_UNIT_BYTE, nullptr, nullptr,
                             nullptr);
+    DefineCustomEnumVariable("bemi.test_fault", "Test suite only: makes a bemi background worker fail on purpose.",
+                             "Leave at none.", &test_fault, static_cast<int>(TestFault::kNone), kTestFaultNames,
+                             PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL, nullptr, nullptr, nullptr);
     reserve_guc_prefix("bemi");
 }
 

@@ -16,6 +16,14 @@ extern bool capture_sql;        // bemi.capture_sql (superuser)
 extern int max_sql_bytes;       // bemi.max_sql_bytes (superuser)
 extern int max_context_bytes;   // bemi.max_context_bytes (superuser)
 
+// bemi.test_fault (superuser, off by default, for the test suite only): makes a background
+// worker raise an ERROR at a chosen point, so that its error recovery can be tested.
+enum class TestFault { kNone, kLauncherErrorHoldingLock, kWorkerErrorHoldingLock };
+extern int test_fault;
+inline bool test_fault_is(TestFault fault) {
+    return test_fault == static_cast<int>(fault);
+}
+
 void define_settings();
 
 } // namespace bemi_pg

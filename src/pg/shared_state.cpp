@@ -8,7 +8,6 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
-#include "utils/timeout.h"
 }
 
 namespace bemi_pg {
@@ -124,26 +123,6 @@ void wake_launcher() {
     Latch *latch = shared->launcher_latch;
     if (latch)
         SetLatch(latch);
-}
-
-void recover_from_error(MemoryContext cxt, char *message, size_t size) {
-    error_context_stack = nullptr;
-    HOLD_INTERRUPTS();
-    disable_all_timeouts(false);
-    QueryCancelPending = false;
-    MemoryContextSwitchTo(cxt);
-    ErrorData *edata = CopyErrorData();
-    strlcpy(message, edata->message ? edata->message : "unknown error", size);
-    FreeErrorData(edata);
-    EmitErrorReport();
-    AbortCurrentTransaction();
-    // As PostgresMain: slots are not released by AbortTransaction.
-    if (MyReplicationSlot != nullptr)
-        ReplicationSlotRelease();
-    ReplicationSlotCleanup();
-    MemoryContextSwitchTo(cxt);
-    FlushErrorState();
-    RESUME_INTERRUPTS();
 }
 
 XLogRecPtr wal_written_end() {

@@ -77,11 +77,6 @@ void set_error(DatabaseEntry *entry, const char *message);
 // Wakes the launcher (no lock needed).
 void wake_launcher();
 
-// For the PG_CATCH block of a background worker's main loop, as PostgresMain recovers from
-// an ERROR: logs it, aborts the transaction, releases a replication slot left acquired, and
-// copies the message into message (size bytes). Leaves CurrentMemoryContext at cxt.
-void recover_from_error(MemoryContext cxt, char *message, size_t size);
-
 // The end of the last WAL record inserted so far: the position to flush to and to wait for.
 // GetXLogInsertRecPtr() cannot be used for that: when the last record ended exactly at a page
 // boundary it points past the next page's header, which no record fills yet, so

@@ -2,6 +2,7 @@
 //   bemi._request_worker()  the extension script asks for a worker, started when it commits
 //   bemi._worker_status()   this database's entry in shared memory (view bemi.status)
 //   bemi.sync(timeout)      waits until everything written before the call is in bemi.changes
+#include "pg/boundary.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/workers.hpp"
 
@@ -10,15 +11,6 @@ extern "C" {
 #include "storage/latch.h"
 #include "utils/pg_lsn.h"
 #include "utils/wait_event.h"
-}
-
-extern "C" {
-PGDLLEXPORT Datum bemi_request_worker(PG_FUNCTION_ARGS);
-PGDLLEXPORT Datum bemi_worker_status(PG_FUNCTION_ARGS);
-PGDLLEXPORT Datum bemi_sync(PG_FUNCTION_ARGS);
-PG_FUNCTION_INFO_V1(bemi_request_worker);
-PG_FUNCTION_INFO_V1(bemi_worker_status);
-PG_FUNCTION_INFO_V1(bemi_sync);
 }
 
 namespace bemi_pg {
@@ -114,7 +106,7 @@ void copy_entry(Oid database, EntryCopy *out) {
 
 using namespace bemi_pg;
 
-Datum bemi_request_worker(PG_FUNCTION_ARGS) {
+BEMI_FUNCTION(bemi_request_worker) {
     (void) fcinfo;
     if (shared == nullptr) {
         ereport(WARNING,
@@ -139,7 +131,7 @@ Datum bemi_request_worker(PG_FUNCTION_ARGS) {
 }
 
 // One row: this database's worker as the shared memory describes it.
-Datum bemi_worker_status(PG_FUNCTION_ARGS) {
+BEMI_FUNCTION(bemi_worker_status) {
     TupleDesc desc;
     if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
         elog(ERROR, "bemi._worker_status: return type must be a row type");
@@ -218,7 +210,7 @@ Datum bemi_worker_status(PG_FUNCTION_ARGS) {
     PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
 
-Datum bemi_sync(PG_FUNCTION_ARGS) {
+BEMI_FUNCTION(bemi_sync) {
     const Interval *timeout = PG_GETARG_INTERVAL_P(0);
     const int64 timeout_ms = interval_to_ms(timeout);
     if (timeout_ms < 0)
