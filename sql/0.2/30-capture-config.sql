@@ -182,9 +182,8 @@ AS $$
 DECLARE
     r record;
 BEGIN
-    IF NOT EXISTS (SELECT FROM bemi.replica_identity_schemas) THEN
-        RETURN;
-    END IF;
+    -- Enabled only while a schema is recorded (bemi._replica_identity_schemas_changed), so
+    -- DDL in a database that records none takes no lock on bemi.replica_identity_schemas.
     FOR r IN
         WITH cmd AS (
             SELECT d.command_tag, d.objid
@@ -232,3 +231,35 @@ COMMENT ON FUNCTION bemi._replica_identity_full_on_ddl() IS
 CREATE EVENT TRIGGER bemi_replica_identity_full ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
     EXECUTE FUNCTION bemi._replica_identity_full_on_ddl();
+-- Nothing is recorded yet: the trigger waits until a schema is.
+ALTER EVENT TRIGGER bemi_replica_identity_full DISABLE;
+
+-- Enables the event trigger while bemi.replica_identity_schemas has a row, disables it when it
+-- has none: reading the table in the event trigger instead would take a lock on it in every
+-- DDL transaction of the database. A statement trigger, so that every way the table changes
+-- (these functions, direct DML by its owner, pg_restore's COPY of the configuration) keeps
+-- the event trigger in step. SECURITY DEFINER: ALTER EVENT TRIGGER needs the owner.
+CREATE FUNCTION bemi._replica_identity_schemas_changed()
+    RETURNS pg_catalog.trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wanted pg_catalog."char" := CASE WHEN EXISTS (SELECT FROM bemi.replica_identity_schemas) THEN 'O' ELSE 'D' END;
+BEGIN
+    IF (SELECT e.evtenabled FROM pg_catalog.pg_event_trigger e
+         WHERE e.evtname OPERATOR(pg_catalog.=) 'bemi_replica_identity_full') OPERATOR(pg_catalog.<>) wanted THEN
+        IF wanted OPERATOR(pg_catalog.=) 'O' THEN
+            ALTER EVENT TRIGGER bemi_replica_identity_full ENABLE;
+        ELSE
+            ALTER EVENT TRIGGER bemi_replica_identity_full DISABLE;
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION bemi._replica_identity_schemas_changed() IS
+    'Trigger: enables the event trigger bemi_replica_identity_full exactly while a schema is recorded';
+CREATE TRIGGER replica_identity_schemas_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON bemi.replica_identity_schemas
+    FOR EACH STATEMENT EXECUTE FUNCTION bemi._replica_identity_schemas_changed();

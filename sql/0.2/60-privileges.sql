@@ -12,13 +12,15 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'bemi_reader') THEN
         BEGIN
             CREATE ROLE bemi_reader NOLOGIN;
-            COMMENT ON ROLE bemi_reader IS 'Reads bemi''s audit trail (bemi.changes) and its exclusions';
         EXCEPTION WHEN duplicate_object OR unique_violation THEN
             NULL;  -- created meanwhile by another session
         END;
     END IF;
 END
 $$;
+
+-- Whoever created the role (50-status.sql creates it first on a fresh install), say what it is.
+COMMENT ON ROLE bemi_reader IS 'Reads bemi''s audit trail (bemi.changes, bemi.capture_history, bemi.status) and its exclusions';
 
 -- Tables: nothing for PUBLIC (tables grant nothing to PUBLIC by default; this makes it
 -- explicit and undoes a grant a previous install may have left in a dump).
@@ -45,5 +47,6 @@ REVOKE EXECUTE ON FUNCTION
     bemi.set_replica_identity_full(pg_catalog.name, pg_catalog.bool),
     bemi.stop_replica_identity_full(pg_catalog.name),
     bemi._replica_identity_full_on_ddl(),
+    bemi._replica_identity_schemas_changed(),
     bemi._exclusions_changed()
     FROM PUBLIC;
