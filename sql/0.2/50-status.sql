@@ -92,4 +92,14 @@ REVOKE EXECUTE ON FUNCTION bemi._worker_status(), bemi._request_worker() FROM PU
 GRANT EXECUTE ON FUNCTION bemi._worker_status() TO bemi_reader;
 GRANT EXECUTE ON FUNCTION bemi.sync(pg_catalog.interval) TO PUBLIC;
 
+-- Capture starts at the worker's replication slot's consistent point, after this transaction
+-- has committed (a slot cannot be created in a transaction that wrote): changes committed in
+-- between are not captured. Record where that window starts; the worker completes the row
+-- with the consistent point (gap_to) when capture starts (docs/ingestion.md).
+INSERT INTO bemi.capture_history (event, slot_name, gap_from, detail)
+SELECT 'capture_started', 'bemi_' OPERATOR(pg_catalog.||) d.oid::pg_catalog.text,
+       pg_catalog.pg_current_wal_insert_lsn(), 'waiting for the replication slot'
+  FROM pg_catalog.pg_database d
+ WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
+
 SELECT bemi._request_worker();

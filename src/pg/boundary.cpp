@@ -36,7 +36,7 @@ void describe_current_exception(CoreFailure *failure) noexcept {
 // PostgresMain adds for replication slots. The order matters: the transaction is aborted
 // first (it releases locks, buffers, snapshots, the active slot's transaction state); what a
 // transaction does not own (an LWLock taken between transactions, say) is released after.
-void recover_from_error(MemoryContext loop_cxt, char *message, size_t size) {
+void recover_from_error(MemoryContext loop_cxt, ErrorText *error) {
     error_context_stack = nullptr;
     HOLD_INTERRUPTS();
     disable_all_timeouts(false);
@@ -44,7 +44,8 @@ void recover_from_error(MemoryContext loop_cxt, char *message, size_t size) {
 
     MemoryContextSwitchTo(loop_cxt);
     ErrorData *edata = CopyErrorData();
-    strlcpy(message, edata->message ? edata->message : "unknown error", size);
+    strlcpy(error->message, edata->message ? edata->message : "unknown error", sizeof error->message);
+    strlcpy(error->hint, edata->hint ? edata->hint : "", sizeof error->hint);
     FreeErrorData(edata);
     EmitErrorReport();
 

@@ -65,18 +65,24 @@ Result run_entry(const char *what, int elevel, Fn &&fn) {
     pg_unreachable();
 }
 
+// What a caught ERROR said, copied out of the error state before it is flushed.
+struct ErrorText {
+    char message[256];
+    char hint[256];
+};
+
 // After a PostgreSQL ERROR caught in a background worker's loop, what PostgresMain and
 // autovacuum do before going on: report the error, abort the transaction if any, and
 // release what an ERROR outside a transaction leaves held (LWLocks, a wait event, a
 // condition variable sleep, buffer pins and locks, a replication slot), then reset
-// loop_cxt and switch to it. message receives the error's text (size bytes).
-void recover_from_error(MemoryContext loop_cxt, char *message, size_t size);
+// loop_cxt and switch to it. error receives the error's message and hint.
+void recover_from_error(MemoryContext loop_cxt, ErrorText *error);
 
 // The only way a background worker catches PostgreSQL errors: runs step() (which must keep
 // no object with a destructor alive across PostgreSQL calls) in loop_cxt; on ERROR recovers
-// with recover_from_error and returns false with the error's text in message.
+// with recover_from_error and returns false with the error's text in error.
 template <typename Fn>
-bool run_recovering(MemoryContext loop_cxt, char *message, size_t size, Fn &&step) {
+bool run_recovering(MemoryContext loop_cxt, ErrorText *error, Fn &&step) {
     volatile bool ok = true;
     MemoryContextSwitchTo(loop_cxt);
     PG_TRY();
@@ -85,7 +91,7 @@ bool run_recovering(MemoryContext loop_cxt, char *message, size_t size, Fn &&ste
     }
     PG_CATCH();
     {
-        recover_from_error(loop_cxt, message, size);
+        recover_from_error(loop_cxt, error);
         ok = false;
     }
     PG_END_TRY();

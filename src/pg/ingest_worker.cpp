@@ -100,7 +100,7 @@ bool attach() {
         e->confirmed = InvalidXLogRecPtr;
         e->capture_start = InvalidXLogRecPtr;
         e->caught_up_at = 0;
-        set_state(e, "starting");
+        set_state(e, WorkerState::kStarting);
         W.entry = e;
     }
     LWLockRelease(shared->lock);
@@ -121,28 +121,28 @@ void detach(int, Datum) {
                 e->wanted = false;
             e->confirmed = InvalidXLogRecPtr;
             e->capture_start = InvalidXLogRecPtr;
-            set_state(e, e->wanted ? "restarting" : "stopped");
+            set_state(e, e->wanted ? WorkerState::kRestarting : WorkerState::kStopped);
         } else {
             const TimestampTz soon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
             if (e->not_before < soon)
                 e->not_before = soon;
-            set_state(e, "restarting");
+            set_state(e, WorkerState::kRestarting);
         }
     }
     LWLockRelease(shared->lock);
     wake_launcher();
 }
 
-void publish_state(const char *state) {
+void publish_state(WorkerState state) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     set_state(W.entry, state);
     LWLockRelease(shared->lock);
 }
 
-void publish_error(const char *message) {
+void publish_error(const char *message, const char *hint) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    set_state(W.entry, "backoff");
-    set_error(W.entry, message);
+    set_state(W.entry, WorkerState::kBackoff);
+    set_error(W.entry, message, hint);
     LWLockRelease(shared->lock);
 }
 
@@ -150,7 +150,7 @@ void publish_idle(TimestampTz now) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     W.entry->confirmed = W.confirmed;
     W.entry->caught_up_at = now;
-    set_state(W.entry, "idle");
+    set_state(W.entry, WorkerState::kIdle);
     LWLockRelease(shared->lock);
 }
 
@@ -163,7 +163,7 @@ void publish_batch(XLogRecPtr upto, bool caught_up, TimestampTz sampled_at, int6
     e->changes += static_cast<uint64>(stored);
     e->batches += 1;
     e->last_batch_at = GetCurrentTimestamp();
-    set_state(e, "ingesting");
+    set_state(e, WorkerState::kIngesting);
     LWLockRelease(shared->lock);
 }
 
@@ -286,7 +286,7 @@ bool extension_installed() {
 // The extension is gone (its drop has committed): drop our slot and origin, exit 0 (the
 // launcher does not start a worker again until the extension is created again).
 [[noreturn]] void stop_and_exit() {
-    publish_state("stopping");
+    publish_state(WorkerState::kStopping);
     if (W.origin_ready) {
         replorigin_session_reset();
         replorigin_session_origin = InvalidRepOriginId;
@@ -362,23 +362,34 @@ void read_slot(SlotInfo *info) {
     info->restart = column_isnull(4) ? InvalidXLogRecPtr : DatumGetLSN(column(4));
 }
 
-// The latest capture_history event of our slot: 0 none, 1 capture_started or gap (capture
-// running from *point), 2 capture_stopped (*point = where the lost range starts).
-int latest_history(XLogRecPtr *point) {
+// What capture_history says about our slot (its latest event).
+enum class History {
+    kNone,      // nothing: capture never started (or the history was emptied)
+    kRequested, // the extension script's capture_started row, not completed yet: *point is
+                // where the extension was created
+    kRunning,   // capture_started or gap: capture running from *point
+    kStopped,   // capture_stopped: changes after *point are lost
+};
+
+History latest_history(XLogRecPtr *point) {
     const Oid types[1] = {TEXTOID};
     Datum values[1] = {text_datum(W.slot)};
-    const int n = run("SELECT event OPERATOR(pg_catalog.=) 'capture_stopped', "
-                      "CASE WHEN event OPERATOR(pg_catalog.=) 'capture_stopped' THEN gap_from ELSE consistent_point END "
+    const int n = run("SELECT event, CASE WHEN consistent_point IS NULL THEN gap_from ELSE consistent_point END, "
+                      "event OPERATOR(pg_catalog.=) 'capture_started' AND consistent_point IS NULL "
                       "FROM bemi.capture_history WHERE slot_name OPERATOR(pg_catalog.=) $1 "
                       "AND event OPERATOR(pg_catalog.=) ANY (ARRAY['capture_started', 'gap', 'capture_stopped']) "
                       "ORDER BY id DESC LIMIT 1",
                       1, types, values, SPI_OK_SELECT);
     *point = InvalidXLogRecPtr;
     if (n == 0)
-        return 0;
+        return History::kNone;
     if (!column_isnull(2))
         *point = DatumGetLSN(column(2));
-    return DatumGetBool(column(1)) ? 2 : 1;
+    const char *event = TextDatumGetCString(column(1));
+    if (strcmp(event, "capture_stopped") == 0)
+        return History::kStopped;
+    // The script's row has gap_from (where the extension was created) and no consistent point.
+    return DatumGetBool(column(3)) ? History::kRequested : History::kRunning;
 }
 
 void record_event(const char *event, XLogRecPtr consistent, XLogRecPtr gap_from, XLogRecPtr gap_to,
@@ -390,6 +401,32 @@ void record_event(const char *event, XLogRecPtr consistent, XLogRecPtr gap_from,
                "VALUES ($1, $2, NULLIF($3, '0/0'::pg_catalog.pg_lsn), NULLIF($4, '0/0'::pg_catalog.pg_lsn), "
                "NULLIF($5, '0/0'::pg_catalog.pg_lsn), NULLIF($6, ''))",
                6, types, values, SPI_OK_INSERT);
+}
+
+// The one place that records where capture (re)starts, given what the history said before the
+// slot at consistent was created (or adopted). Every start leaves a recorded gap when changes
+// could have been committed without capture:
+//   kRequested: completes the extension script's row: changes committed between CREATE
+//     EXTENSION (gap_from) and the slot's consistent point (gap_to) are not captured (a slot
+//     cannot be created in the transaction that creates the extension; the worker may also
+//     have waited for a background worker slot);
+//   kStopped: a gap row from where the lost range starts to the consistent point;
+//   kNone: a plain capture_started (an install that predates the script's row).
+void record_capture_start(History before, XLogRecPtr stopped_at, XLogRecPtr consistent, const char *how) {
+    if (before == History::kRequested) {
+        const Oid types[2] = {TEXTOID, PG_LSNOID};
+        Datum values[2] = {text_datum(W.slot), LSNGetDatum(consistent)};
+        (void) run("UPDATE bemi.capture_history SET consistent_point = $2, gap_to = $2, "
+                   "detail = 'changes committed between CREATE EXTENSION (gap_from) and the replication slot''s "
+                   "consistent point (gap_to) are not captured' "
+                   "WHERE id = (SELECT max(id) FROM bemi.capture_history WHERE slot_name OPERATOR(pg_catalog.=) $1 "
+                   "AND event OPERATOR(pg_catalog.=) 'capture_started' AND consistent_point IS NULL)",
+                   2, types, values, SPI_OK_UPDATE);
+    } else if (before == History::kStopped) {
+        record_event("gap", consistent, stopped_at, consistent, "capture restarted with a new replication slot");
+    } else {
+        record_event("capture_started", consistent, InvalidXLogRecPtr, InvalidXLogRecPtr, how);
+    }
 }
 
 // Where stored changes end, as far as we know without the slot: every transaction that
@@ -405,7 +442,7 @@ XLogRecPtr stored_upto() {
 // In its own transaction, which has written nothing (a slot cannot be created otherwise).
 // Waits for the transactions running now to end. Returns the consistent point.
 XLogRecPtr create_slot() {
-    publish_state("creating slot");
+    publish_state(WorkerState::kCreatingSlot);
     begin();
     // The wait for running transactions is a lock wait: no lock_timeout for it.
     (void) set_config_option("lock_timeout", "0", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
@@ -483,9 +520,9 @@ Outcome step() {
     }
     if (!slot.exists) {
         XLogRecPtr point;
-        const int latest = latest_history(&point);
+        History latest = latest_history(&point);
         XLogRecPtr gap_from = point;
-        if (latest == 1) {
+        if (latest == History::kRunning) {
             // Capture was running and the slot is gone (dropped by hand?): a gap.
             gap_from = stored_upto();
             record_event("capture_stopped", InvalidXLogRecPtr, gap_from, InvalidXLogRecPtr,
@@ -493,16 +530,14 @@ Outcome step() {
             ereport(WARNING, (errmsg("bemi: replication slot \"%s\" is missing: changes after %X/%X are lost",
                                      W.slot, lsn_hi(gap_from), lsn_lo(gap_from)),
                               errhint("The gap is recorded in bemi.capture_history. Do not drop bemi_* slots.")));
+            latest = History::kStopped;
         }
         finish();
         const XLogRecPtr consistent = create_slot();
         begin();
         if (!extension_installed()) // dropped while the slot was being created
             stop_and_exit();
-        if (latest == 0)
-            record_event("capture_started", consistent, InvalidXLogRecPtr, InvalidXLogRecPtr, nullptr);
-        else
-            record_event("gap", consistent, gap_from, consistent, "capture restarted with a new replication slot");
+        record_capture_start(latest, gap_from, consistent, nullptr);
         finish();
         publish_capture_start(consistent);
         W.history_checked = true;
@@ -515,13 +550,9 @@ Outcome step() {
         // A slot exists: make sure the history says so (a crash may have come between creating
         // the slot and recording it; nothing was acknowledged yet then).
         XLogRecPtr point;
-        const int latest = latest_history(&point);
-        if (latest == 0) {
-            record_event("capture_started", slot.confirmed, InvalidXLogRecPtr, InvalidXLogRecPtr,
-                         "existing replication slot adopted");
-            point = slot.confirmed;
-        } else if (latest == 2) {
-            record_event("gap", slot.confirmed, point, slot.confirmed, "capture restarted with a new replication slot");
+        const History latest = latest_history(&point);
+        if (latest != History::kRunning) {
+            record_capture_start(latest, point, slot.confirmed, "existing replication slot adopted");
             point = slot.confirmed;
         }
         publish_capture_start(point);
@@ -541,7 +572,7 @@ Outcome step() {
     const XLogRecPtr upto = flush - slot.confirmed > kMaxBatchBytes ? slot.confirmed + kMaxBatchBytes : flush;
 
     // txn 1: store.
-    publish_state("ingesting");
+    publish_state(WorkerState::kIngesting);
     {
         const Oid types[3] = {NAMEOID, TEXTOID, PG_LSNOID};
         Datum values[3] = {name_datum(W.slot), text_datum(W.origin), LSNGetDatum(upto)};
@@ -566,13 +597,13 @@ Outcome step() {
 
 Outcome guarded_step() {
     Outcome outcome = kFailed;
-    char message[kErrorLength];
-    if (!run_recovering(W.cxt, message, sizeof message, [&outcome] { outcome = step(); })) {
+    ErrorText error;
+    if (!run_recovering(W.cxt, &error, [&outcome] { outcome = step(); })) {
         // A batch's origin progress belongs to its aborted transaction only.
         replorigin_session_origin_lsn = InvalidXLogRecPtr;
         replorigin_session_origin_timestamp = 0;
         W.ready = false;
-        publish_error(message);
+        publish_error(error.message, error.hint);
         outcome = kFailed;
     }
     MemoryContextReset(W.cxt);

@@ -173,11 +173,13 @@ void register_worker(int i, Oid database, TimestampTz now) {
         e->launched_at = now;
         e->not_before = TimestampTzPlusMilliseconds(now, kRestartDelayMs);
         e->request_pending = false; // consumed: the worker will see the extension if it is there
-        set_state(e, "starting");
+        set_state(e, WorkerState::kStarting);
     } else {
         e->not_before = TimestampTzPlusMilliseconds(now, kNoSlotRetryMs);
-        set_state(e, "waiting for a worker slot");
-        set_error(e, "could not start an ingestion worker: no free background worker slot (max_worker_processes)");
+        set_state(e, WorkerState::kNoWorkerSlot);
+        set_error(e, "could not start an ingestion worker: no free background worker slot",
+                  "Raise max_worker_processes (one per database with bemi, plus one for the launcher) and restart "
+                  "the server.");
     }
     LWLockRelease(shared->lock);
 
@@ -235,7 +237,7 @@ long launcher_pass() {
             const DatabaseInfo *db = database_info(database);
             if (db == nullptr || !db->usable) {
                 if (db != nullptr) {
-                    set_state(e, "database does not accept connections");
+                    set_state(e, WorkerState::kNoConnections);
                     e->wanted = e->request_pending = false;
                 }
             } else if (e->request_pending || e->not_before <= now) {
@@ -304,7 +306,7 @@ BEMI_BGWORKER_MAIN(bemi_launcher_main) {
     LWLockRelease(shared->lock);
     before_shmem_exit(launcher_detach, 0);
 
-    char message[kErrorLength];
+    ErrorText error;
     for (;;) {
         CHECK_FOR_INTERRUPTS();
         if (ConfigReloadPending) {
@@ -312,7 +314,7 @@ BEMI_BGWORKER_MAIN(bemi_launcher_main) {
             ProcessConfigFile(PGC_SIGHUP);
         }
         long wait_ms = kRestartDelayMs; // after an error: back off
-        if (run_recovering(L.pass_cxt, message, sizeof message, [&wait_ms] { wait_ms = launcher_pass(); }))
+        if (run_recovering(L.pass_cxt, &error, [&wait_ms] { wait_ms = launcher_pass(); }))
             MemoryContextReset(L.pass_cxt);
         else
             wait_ms = kRestartDelayMs;

@@ -100,7 +100,7 @@ DatabaseEntry *find_or_add_entry(Oid database) {
         return nullptr;
     clear_entry(reusable);
     reusable->database = database;
-    set_state(reusable, "not running");
+    set_state(reusable, WorkerState::kNotRunning);
     return reusable;
 }
 
@@ -108,12 +108,31 @@ void clear_entry(DatabaseEntry *entry) {
     memset(entry, 0, sizeof(DatabaseEntry));
 }
 
-void set_state(DatabaseEntry *entry, const char *state) {
-    strlcpy(entry->state, state, sizeof entry->state);
+const char *state_name(WorkerState state) {
+    switch (state) {
+    case WorkerState::kNotRunning: return "not running";
+    case WorkerState::kRequested: return "requested";
+    case WorkerState::kNoWorkerSlot: return "waiting for a worker slot";
+    case WorkerState::kNoConnections: return "database does not accept connections";
+    case WorkerState::kStarting: return "starting";
+    case WorkerState::kCreatingSlot: return "creating slot";
+    case WorkerState::kIdle: return "idle";
+    case WorkerState::kIngesting: return "ingesting";
+    case WorkerState::kBackoff: return "backoff";
+    case WorkerState::kStopping: return "stopping";
+    case WorkerState::kStopped: return "stopped";
+    case WorkerState::kRestarting: return "restarting";
+    }
+    return "unknown";
 }
 
-void set_error(DatabaseEntry *entry, const char *message) {
+void set_state(DatabaseEntry *entry, WorkerState state) {
+    entry->state = state;
+}
+
+void set_error(DatabaseEntry *entry, const char *message, const char *hint) {
     strlcpy(entry->last_error, message, sizeof entry->last_error);
+    strlcpy(entry->last_error_hint, hint ? hint : "", sizeof entry->last_error_hint);
     entry->last_error_at = GetCurrentTimestamp();
 }
 

@@ -15,8 +15,25 @@ extern "C" {
 
 namespace bemi_pg {
 
-constexpr int kStateLength = 32;
 constexpr int kErrorLength = 256;
+
+// What a database's ingestion is doing, as bemi.status shows it (state_name: the one name
+// table, in shared_state.cpp).
+enum class WorkerState {
+    kNotRunning,      // no worker, none asked for
+    kRequested,       // CREATE/ALTER EXTENSION committed: the launcher starts one
+    kNoWorkerSlot,    // the launcher could not start one (max_worker_processes); it retries
+    kNoConnections,   // the database does not accept connections
+    kStarting,        // registered or attached, not yet capturing
+    kCreatingSlot,    // creating the replication slot: waits for running transactions
+    kIdle,            // capturing, nothing to store
+    kIngesting,       // capturing, storing a batch
+    kBackoff,         // the last step failed (last_error); retrying
+    kStopping,        // the extension was dropped: dropping slot and origin
+    kStopped,         // the extension is gone
+    kRestarting,      // the worker exited; the launcher starts another
+};
+const char *state_name(WorkerState state);
 
 // Names derived from the database oid.
 constexpr char kSlotPrefix[] = "bemi_";
@@ -37,7 +54,7 @@ struct DatabaseEntry {
     Latch *latch;             // the worker's latch (bemi.sync() wakes it)
 
     // Status (bemi.status).
-    char state[kStateLength];
+    WorkerState state;
     XLogRecPtr capture_start; // the slot's consistent point
     XLogRecPtr confirmed;     // last position acknowledged to the slot: everything before is stored
     TimestampTz caught_up_at; // every change committed (and flushed) before this time is stored
@@ -45,6 +62,7 @@ struct DatabaseEntry {
     uint64 batches;
     TimestampTz last_batch_at;
     char last_error[kErrorLength];
+    char last_error_hint[kErrorLength]; // the error's HINT, if it had one
     TimestampTz last_error_at;
 };
 
@@ -71,8 +89,8 @@ DatabaseEntry *find_or_add_entry(Oid database);
 // With shared->lock held exclusively: forgets everything about the entry.
 void clear_entry(DatabaseEntry *entry);
 // With shared->lock held exclusively.
-void set_state(DatabaseEntry *entry, const char *state);
-void set_error(DatabaseEntry *entry, const char *message);
+void set_state(DatabaseEntry *entry, WorkerState state);
+void set_error(DatabaseEntry *entry, const char *message, const char *hint);
 
 // Wakes the launcher (no lock needed).
 void wake_launcher();

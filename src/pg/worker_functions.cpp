@@ -8,6 +8,8 @@
 
 extern "C" {
 #include "funcapi.h"
+#include "pgstat.h"
+#include "utils/backend_status.h"
 #include "storage/latch.h"
 #include "utils/pg_lsn.h"
 #include "utils/wait_event.h"
@@ -44,7 +46,7 @@ void request_xact_callback(XactEvent event, void *) {
             if (e->pid == 0) {
                 e->confirmed = InvalidXLogRecPtr;
                 e->capture_start = InvalidXLogRecPtr;
-                set_state(e, "requested");
+                set_state(e, WorkerState::kRequested);
             }
         }
         LWLockRelease(shared->lock);
@@ -76,8 +78,10 @@ struct EntryCopy {
     pid_t pid;
     Latch *latch;
     XLogRecPtr confirmed;
-    char state[kStateLength];
+    XLogRecPtr capture_start;
+    WorkerState state;
     char last_error[kErrorLength];
+    char last_error_hint[kErrorLength];
     pid_t launcher_pid;
     bool initial_scan_done;
 };
@@ -94,10 +98,37 @@ void copy_entry(Oid database, EntryCopy *out) {
         out->pid = e->pid;
         out->latch = e->latch;
         out->confirmed = e->confirmed;
-        strlcpy(out->state, e->state, sizeof out->state);
+        out->capture_start = e->capture_start;
+        out->state = e->state;
         strlcpy(out->last_error, e->last_error, sizeof out->last_error);
+        strlcpy(out->last_error_hint, e->last_error_hint, sizeof out->last_error_hint);
     }
     LWLockRelease(shared->lock);
+}
+
+// Background worker slots (max_worker_processes) not in use by a running process right now.
+// Counts the processes, as the slots themselves are private to bgworker.c: a slot held by a
+// worker waiting for its restart is counted as free, a parallel query's workers as used.
+int free_worker_slots() {
+    int running = 0;
+    const int n = pgstat_fetch_stat_numbackends();
+    for (int i = 1; i <= n; ++i) {
+        LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+        if (local != nullptr && local->backendStatus.st_backendType == B_BG_WORKER)
+            ++running;
+    }
+    pgstat_clear_snapshot(); // the count is not kept for the rest of the transaction
+    return max_worker_processes - running;
+}
+
+// True when this database's replication slot is ready for capture: it exists and its
+// creation (which waits for every transaction holding a transaction id) is over.
+bool slot_created(const EntryCopy &e) {
+    if (e.state == WorkerState::kCreatingSlot)
+        return false;
+    char slot[kNameLength];
+    slot_name_for(MyDatabaseId, slot, sizeof slot);
+    return SearchNamedReplicationSlot(slot, true) != nullptr;
 }
 
 } // namespace
@@ -121,6 +152,18 @@ BEMI_FUNCTION(bemi_request_worker) {
         ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
                         errmsg("bemi: no room in shared memory for another database's ingestion worker"),
                         errhint("Raise max_worker_processes and restart the server.")));
+    // The launcher starts the worker after this transaction commits: say now if it cannot.
+    if (!ingest_worker_serves(MyDatabaseId) && free_worker_slots() < 1) {
+        ereport(WARNING,
+                (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                 errmsg("bemi: no free background worker slot: changes in database \"%s\" will not be captured "
+                        "until its ingestion worker can start",
+                        get_database_name(MyDatabaseId)),
+                 errdetail("max_worker_processes is %d and every slot is in use.", max_worker_processes),
+                 errhint("Raise max_worker_processes (one per database with bemi, plus one for the launcher) and "
+                         "restart the server. bemi.status shows the state; the time without capture is recorded "
+                         "in bemi.capture_history.")));
+    }
     if (!callback_registered) {
         RegisterXactCallback(request_xact_callback, nullptr);
         callback_registered = true;
@@ -168,13 +211,13 @@ BEMI_FUNCTION(bemi_worker_status) {
             values[2] = CStringGetTextDatum("not running");
             nulls[2] = false;
         } else {
-            copy.state[kStateLength - 1] = '\0';
             copy.last_error[kErrorLength - 1] = '\0';
+            copy.last_error_hint[kErrorLength - 1] = '\0';
             if (copy.pid != 0) {
                 values[1] = Int32GetDatum(copy.pid);
                 nulls[1] = false;
             }
-            values[2] = CStringGetTextDatum(copy.state);
+            values[2] = CStringGetTextDatum(state_name(copy.state));
             nulls[2] = false;
             if (copy.capture_start != InvalidXLogRecPtr) {
                 values[3] = LSNGetDatum(copy.capture_start);
@@ -197,7 +240,9 @@ BEMI_FUNCTION(bemi_worker_status) {
                 nulls[8] = false;
             }
             if (copy.last_error[0] != '\0') {
-                values[9] = CStringGetTextDatum(copy.last_error);
+                values[9] = CStringGetTextDatum(
+                    copy.last_error_hint[0] ? psprintf("%s (hint: %s)", copy.last_error, copy.last_error_hint)
+                                            : copy.last_error);
                 nulls[9] = false;
                 values[10] = TimestampTzGetDatum(copy.last_error_at);
                 nulls[10] = false;
@@ -266,32 +311,45 @@ BEMI_FUNCTION(bemi_sync) {
             requested = true;
             continue;
         }
-        if (e.found && e.pid == 0 && strcmp(e.state, "waiting for a worker slot") == 0)
+        if (e.found && e.pid == 0 && e.state == WorkerState::kNoWorkerSlot)
             ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
                             errmsg("no bemi ingestion worker serves database \"%s\"", get_database_name(MyDatabaseId)),
                             errdetail("%s", e.last_error),
                             errhint("Raise max_worker_processes (one per database with bemi, plus one) and restart "
                                     "the server.")));
-        if (e.found && e.pid != 0 && e.confirmed == InvalidXLogRecPtr && strcmp(e.state, "backoff") == 0)
+        if (e.found && e.pid != 0 && e.confirmed == InvalidXLogRecPtr && e.state == WorkerState::kBackoff)
             ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                             errmsg("the bemi ingestion worker of database \"%s\" cannot start capturing",
                                    get_database_name(MyDatabaseId)),
                             errdetail("%s", e.last_error),
-                            errhint("See bemi.status and the server log; the worker keeps retrying.")));
+                            e.last_error_hint[0]
+                                ? errhint("%s See bemi.status; the worker keeps retrying.", e.last_error_hint)
+                                : errhint("See bemi.status and the server log; the worker keeps retrying.")));
+        // Creating the slot waits for every transaction that holds a transaction id, ours
+        // included: waiting here would only wait out the timeout.
+        if (e.found && e.confirmed == InvalidXLogRecPtr && TransactionIdIsValid(GetTopTransactionIdIfAny()) &&
+            !slot_created(e))
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("bemi.sync cannot wait in this transaction: capture of database \"%s\" has not "
+                                   "started yet",
+                                   get_database_name(MyDatabaseId)),
+                            errdetail("The ingestion worker is creating its replication slot, which waits for every "
+                                      "transaction that has written, this one included."),
+                            errhint("Call bemi.sync() before the transaction writes, or after it commits.")));
         if ((!e.found || e.pid == 0) && now >= grace)
             ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                             errmsg("no bemi ingestion worker serves database \"%s\"", get_database_name(MyDatabaseId)),
-                            errdetail("Worker state: %s%s%s.", e.found ? e.state : "none",
+                            errdetail("Worker state: %s%s%s.", e.found ? state_name(e.state) : "none",
                                       e.last_error[0] ? "; last error: " : "", e.last_error),
                             e.launcher_pid == 0
                                 ? errhint("The bemi launcher is not running: is the server in recovery? See the "
                                           "server log.")
                                 : errhint("See bemi.status and the server log.")));
         if (now >= deadline) {
-            if (strcmp(e.state, "backoff") == 0)
+            if (e.state == WorkerState::kBackoff)
                 ereport(WARNING, (errmsg("bemi.sync: the ingestion worker is retrying after an error: %s",
                                          e.last_error)));
-            else if (strcmp(e.state, "creating slot") == 0)
+            else if (e.state == WorkerState::kCreatingSlot)
                 ereport(WARNING, (errmsg("bemi.sync: the ingestion worker is still creating its replication slot"),
                                   errdetail("Creating a slot waits for every transaction already running to end.")));
             PG_RETURN_BOOL(false);
