@@ -6,14 +6,8 @@
 // behind a transaction-pooling PgBouncer.
 #include "pg/postgres_headers.hpp"
 
+#include "pg/boundary.hpp"
 #include "pg/settings.hpp"
-
-extern "C" {
-PG_FUNCTION_INFO_V1(bemi_set_context);
-PG_FUNCTION_INFO_V1(bemi_get_context);
-PG_FUNCTION_INFO_V1(bemi_clear_context);
-PG_FUNCTION_INFO_V1(bemi_exclusions_changed);
-}
 
 namespace bemi_pg {
 
@@ -37,7 +31,7 @@ bool is_local_argument(FunctionCallInfo fcinfo, int arg) {
 
 } // namespace bemi_pg
 
-extern "C" Datum bemi_set_context(PG_FUNCTION_ARGS) {
+BEMI_FUNCTION(bemi_set_context) {
     using namespace bemi_pg;
     if (PG_ARGISNULL(0))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("bemi context must not be null"),
@@ -58,7 +52,7 @@ extern "C" Datum bemi_set_context(PG_FUNCTION_ARGS) {
     PG_RETURN_VOID();
 }
 
-extern "C" Datum bemi_get_context(PG_FUNCTION_ARGS) {
+BEMI_FUNCTION(bemi_get_context) {
     (void) fcinfo;
     const char *text = bemi_pg::context_setting;
     if (text == nullptr || *text == '\0')
@@ -66,7 +60,7 @@ extern "C" Datum bemi_get_context(PG_FUNCTION_ARGS) {
     return DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
 }
 
-extern "C" Datum bemi_clear_context(PG_FUNCTION_ARGS) {
+BEMI_FUNCTION(bemi_clear_context) {
     bemi_pg::set_context_text("", bemi_pg::is_local_argument(fcinfo, 0));
     PG_RETURN_VOID();
 }
@@ -74,7 +68,7 @@ extern "C" Datum bemi_clear_context(PG_FUNCTION_ARGS) {
 // Statement trigger on bemi.excluded_tables. The decoder decides per relation, once, whether
 // it is captured; this invalidation (replayed by the decoder when the transaction commits)
 // makes it decide again with the new exclusions.
-extern "C" Datum bemi_exclusions_changed(PG_FUNCTION_ARGS) {
+BEMI_FUNCTION(bemi_exclusions_changed) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("bemi_exclusions_changed must be called as a trigger")));
