@@ -21,7 +21,7 @@ CREATE TABLE bemi.capture_history (
 COMMENT ON TABLE bemi.capture_history IS
     'When capture started (the replication slot''s consistent point) and every range of changes it lost';
 COMMENT ON COLUMN bemi.capture_history.event IS
-    'capture_started: first slot (changes committed between gap_from, CREATE EXTENSION, and gap_to, the slot''s consistent point, are not captured; consistent_point NULL: not started yet); capture_stopped: the slot was lost (gap_from: changes after it are missing); gap: capture restarted with a new slot (changes committed between gap_from and gap_to are missing)';
+    'capture_started: first slot (changes committed between gap_from, CREATE EXTENSION, and gap_to, the slot''s consistent point, are not captured); capture_stopped: the slot was lost (gap_from: changes after it are missing); gap: capture restarted with a new slot (changes committed between gap_from and gap_to are missing)';
 COMMENT ON COLUMN bemi.capture_history.consistent_point IS
     'For capture_started and gap: changes committed from this WAL position on are captured';
 -- A restored database has no slot: its worker records a gap, so the history is user data.

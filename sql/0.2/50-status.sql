@@ -94,12 +94,16 @@ GRANT EXECUTE ON FUNCTION bemi.sync(pg_catalog.interval) TO PUBLIC;
 
 -- Capture starts at the worker's replication slot's consistent point, after this transaction
 -- has committed (a slot cannot be created in a transaction that wrote): changes committed in
--- between are not captured. Record where that window starts; the worker completes the row
--- with the consistent point (gap_to) when capture starts (docs/ingestion.md).
-INSERT INTO bemi.capture_history (event, slot_name, gap_from, detail)
-SELECT 'capture_started', 'bemi_' OPERATOR(pg_catalog.||) d.oid::pg_catalog.text,
-       pg_catalog.pg_current_wal_insert_lsn(), 'waiting for the replication slot'
-  FROM pg_catalog.pg_database d
- WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
+-- between are not captured. Where that window starts, for the worker to record it in
+-- bemi.capture_history (gap_from of capture_started) when capture starts (docs/ingestion.md).
+-- Not a configuration table: a dump does not carry it, a restore's CREATE EXTENSION makes
+-- its own.
+CREATE TABLE bemi._capture_requested (
+    requested_at pg_catalog.pg_lsn NOT NULL
+);
+COMMENT ON TABLE bemi._capture_requested IS
+    'Ingestion worker: where CREATE EXTENSION asked for capture, until capture starts';
+REVOKE ALL ON TABLE bemi._capture_requested FROM PUBLIC;
+INSERT INTO bemi._capture_requested VALUES (pg_catalog.pg_current_wal_insert_lsn());
 
 SELECT bemi._request_worker();

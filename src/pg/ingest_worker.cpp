@@ -365,8 +365,6 @@ void read_slot(SlotInfo *info) {
 // What capture_history says about our slot (its latest event).
 enum class History {
     kNone,      // nothing: capture never started (or the history was emptied)
-    kRequested, // the extension script's capture_started row, not completed yet: *point is
-                // where the extension was created
     kRunning,   // capture_started or gap: capture running from *point
     kStopped,   // capture_stopped: changes after *point are lost
 };
@@ -374,8 +372,8 @@ enum class History {
 History latest_history(XLogRecPtr *point) {
     const Oid types[1] = {TEXTOID};
     Datum values[1] = {text_datum(W.slot)};
-    const int n = run("SELECT event, CASE WHEN consistent_point IS NULL THEN gap_from ELSE consistent_point END, "
-                      "event OPERATOR(pg_catalog.=) 'capture_started' AND consistent_point IS NULL "
+    const int n = run("SELECT event OPERATOR(pg_catalog.=) 'capture_stopped', "
+                      "CASE WHEN event OPERATOR(pg_catalog.=) 'capture_stopped' THEN gap_from ELSE consistent_point END "
                       "FROM bemi.capture_history WHERE slot_name OPERATOR(pg_catalog.=) $1 "
                       "AND event OPERATOR(pg_catalog.=) ANY (ARRAY['capture_started', 'gap', 'capture_stopped']) "
                       "ORDER BY id DESC LIMIT 1",
@@ -385,11 +383,7 @@ History latest_history(XLogRecPtr *point) {
         return History::kNone;
     if (!column_isnull(2))
         *point = DatumGetLSN(column(2));
-    const char *event = TextDatumGetCString(column(1));
-    if (strcmp(event, "capture_stopped") == 0)
-        return History::kStopped;
-    // The script's row has gap_from (where the extension was created) and no consistent point.
-    return DatumGetBool(column(3)) ? History::kRequested : History::kRunning;
+    return DatumGetBool(column(1)) ? History::kStopped : History::kRunning;
 }
 
 void record_event(const char *event, XLogRecPtr consistent, XLogRecPtr gap_from, XLogRecPtr gap_to,
@@ -403,27 +397,38 @@ void record_event(const char *event, XLogRecPtr consistent, XLogRecPtr gap_from,
                6, types, values, SPI_OK_INSERT);
 }
 
+// Where CREATE EXTENSION (or the upgrade to this version) asked for capture: the extension
+// script records it in bemi._capture_requested (not dumped), consumed here. Invalid if none.
+XLogRecPtr take_capture_request() {
+    (void) run("DELETE FROM bemi._capture_requested RETURNING requested_at", 0, nullptr, nullptr,
+               SPI_OK_DELETE_RETURNING);
+    XLogRecPtr requested = InvalidXLogRecPtr;
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+        bool isnull = false;
+        const Datum d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+        if (!isnull && (requested == InvalidXLogRecPtr || DatumGetLSN(d) < requested))
+            requested = DatumGetLSN(d);
+    }
+    return requested;
+}
+
 // The one place that records where capture (re)starts, given what the history said before the
-// slot at consistent was created (or adopted). Every start leaves a recorded gap when changes
-// could have been committed without capture:
-//   kRequested: completes the extension script's row: changes committed between CREATE
-//     EXTENSION (gap_from) and the slot's consistent point (gap_to) are not captured (a slot
+// slot at consistent was created (or adopted). Every start records the changes that could
+// have been committed without capture:
+//   kNone: capture_started; with gap_from = where CREATE EXTENSION asked for capture and
+//     gap_to = the consistent point: changes committed in between are not captured (a slot
 //     cannot be created in the transaction that creates the extension; the worker may also
 //     have waited for a background worker slot);
-//   kStopped: a gap row from where the lost range starts to the consistent point;
-//   kNone: a plain capture_started (an install that predates the script's row).
+//   kStopped: a gap row from where the lost range starts to the consistent point.
 void record_capture_start(History before, XLogRecPtr stopped_at, XLogRecPtr consistent, const char *how) {
-    if (before == History::kRequested) {
-        const Oid types[2] = {TEXTOID, PG_LSNOID};
-        Datum values[2] = {text_datum(W.slot), LSNGetDatum(consistent)};
-        (void) run("UPDATE bemi.capture_history SET consistent_point = $2, gap_to = $2, "
-                   "detail = 'changes committed between CREATE EXTENSION (gap_from) and the replication slot''s "
-                   "consistent point (gap_to) are not captured' "
-                   "WHERE id = (SELECT max(id) FROM bemi.capture_history WHERE slot_name OPERATOR(pg_catalog.=) $1 "
-                   "AND event OPERATOR(pg_catalog.=) 'capture_started' AND consistent_point IS NULL)",
-                   2, types, values, SPI_OK_UPDATE);
-    } else if (before == History::kStopped) {
+    const XLogRecPtr requested = take_capture_request();
+    if (before == History::kStopped) {
         record_event("gap", consistent, stopped_at, consistent, "capture restarted with a new replication slot");
+    } else if (requested != InvalidXLogRecPtr) {
+        record_event("capture_started", consistent, requested, consistent,
+                     how ? how
+                         : "changes committed between CREATE EXTENSION (gap_from) and the replication slot's "
+                           "consistent point (gap_to) are not captured");
     } else {
         record_event("capture_started", consistent, InvalidXLogRecPtr, InvalidXLogRecPtr, how);
     }
