@@ -11,6 +11,7 @@ uint64_t context_generation = 0;
 bool capture_sql = true;
 int max_sql_bytes = 8192;
 int max_context_bytes = 8192;
+bool capture_client_addr = false;
 
 namespace {
 
@@ -55,6 +56,11 @@ void define_settings() {
                             "Largest application context accepted from bemi_set_context or a SQL comment.", nullptr,
                             &max_context_bytes, 8192, 64, 1024 * 1024, PGC_SUSET, GUC_UNIT_BYTE, nullptr, nullptr,
                             nullptr);
+    // Superuser-only: a session must not decide whether its own address is on record.
+    DefineCustomBoolVariable("bemi.capture_client_addr",
+                             "Adds the client's IP address to the actor of each change (\"client_addr\").",
+                             "Behind a connection pooler this is the pooler's address.", &capture_client_addr, false,
+                             PGC_SUSET, 0, nullptr, nullptr, nullptr);
     reserve_guc_prefix("bemi");
 }
 
