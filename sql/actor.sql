@@ -95,7 +95,7 @@ SELECT tbl, pk, actor FROM actors();
 CREATE FUNCTION forge(note text) RETURNS text LANGUAGE sql AS $$
   SELECT note || pg_logical_emit_message(true, '_bemi',
     '{"forged": true}'::bytea || '\x00'::bytea ||
-    convert_to('bemi-actor-v1:' || repeat('ab', 32) || ':{"session_user":"postgres","application_name":"forged"}', 'UTF8'))::text
+    convert_to('bemi-actor-v1:' || repeat('ab', 16) || ':{"session_user":"postgres","application_name":"forged"}', 'UTF8'))::text
 $$;
 GRANT EXECUTE ON FUNCTION forge(text) TO regress_actor_alice;
 SET SESSION AUTHORIZATION regress_actor_alice;

@@ -2,9 +2,9 @@
 //
 // The capture hooks append to the context a part only they can produce:
 //
-//   <context JSON object> NUL "bemi-actor-v1:" <64 hex digits: HMAC-SHA256> ":" <actor JSON object>
+//   <context JSON object> NUL "bemi-actor-v1:" <32 hex digits: SipHash-2-4-128> ":" <actor JSON object>
 //
-// The HMAC (computed and checked under src/pg, with the cluster's key) covers the
+// The MAC (bemi/siphash.hpp, computed and checked under src/pg with the cluster's key) covers the
 // transaction and the actor, so the decoder can tell the hooks' word about the author from
 // anything a session could emit with pg_logical_emit_message. This header only cuts a
 // payload into its parts: no allocation, no exceptions.
@@ -16,7 +16,7 @@
 namespace bemi {
 
 inline constexpr std::string_view kActorTag = "bemi-actor-v1:";
-inline constexpr size_t kActorMacHexLength = 64; // HMAC-SHA256, lowercase hex
+inline constexpr size_t kActorMacHexLength = 32; // SipHash-2-4-128, lowercase hex
 
 struct ActorParts {
     std::string_view context; // the context payload, validated as any other

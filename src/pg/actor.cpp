@@ -5,13 +5,9 @@
 #include <unistd.h>
 
 #include "bemi/json_escape.hpp"
+#include "bemi/siphash.hpp"
 #include "pg/settings.hpp"
 #include "pg/string_info_sink.hpp"
-
-extern "C" {
-#include "common/hmac.h"
-#include "common/sha2.h"
-}
 
 namespace bemi_pg {
 
@@ -23,7 +19,9 @@ constexpr char kMacDomain[] = "bemi-actor-v1";
 // Read once per process; backends forked from a postmaster that prepared it inherit it.
 enum class KeyState { Unknown, Ready, Unavailable };
 KeyState key_state = KeyState::Unknown;
-uint8 key_bytes[kActorKeyBytes];
+uint8 key_bytes[bemi::SipHash128::kKeyBytes];
+static_assert(kActorKeyBytes == bemi::SipHash128::kKeyBytes, "the key file holds one SipHash key");
+static_assert(kActorMacHexBytes == 2 * bemi::SipHash128::kTagBytes, "hex of one tag");
 
 // What went wrong, for the one WARNING a process logs; empty when nothing did.
 char key_problem[256];
@@ -136,9 +134,9 @@ const char *client_address() {
     return DatumGetCString(DirectFunctionCall1(inet_out, address));
 }
 
-bool compute_mac(uint64 full_xid, Oid database, const char *actor, size_t actor_len, uint8 *digest) {
-    // With OpenSSL the HMAC context is tracked by the current resource owner.
-    if (!load_key() || CurrentResourceOwner == nullptr)
+bool compute_mac(uint64 full_xid, Oid database, const char *actor, size_t actor_len,
+                 uint8 (&tag)[bemi::SipHash128::kTagBytes]) {
+    if (!load_key())
         return false;
     uint8 head[sizeof kMacDomain + 8 + 4];
     memcpy(head, kMacDomain, sizeof kMacDomain); // with its NUL: the tag cannot run into the id
@@ -147,14 +145,11 @@ bool compute_mac(uint64 full_xid, Oid database, const char *actor, size_t actor_
         *p++ = static_cast<uint8>(full_xid >> shift);
     for (int shift = 24; shift >= 0; shift -= 8)
         *p++ = static_cast<uint8>(database >> shift);
-    pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
-    if (ctx == nullptr)
-        return false;
-    const bool ok = pg_hmac_init(ctx, key_bytes, kActorKeyBytes) == 0 && pg_hmac_update(ctx, head, sizeof head) == 0 &&
-                    pg_hmac_update(ctx, reinterpret_cast<const uint8 *>(actor), actor_len) == 0 &&
-                    pg_hmac_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) == 0;
-    pg_hmac_free(ctx);
-    return ok;
+    bemi::SipHash128 mac(key_bytes);
+    mac.update(head, sizeof head);
+    mac.update(actor, actor_len); // the actor is the last field: its length needs no prefix
+    mac.finish(tag);
+    return true;
 }
 
 } // namespace
@@ -185,11 +180,11 @@ void append_session_actor(StringInfo out) {
 }
 
 bool actor_mac(uint64 full_xid, Oid database, const char *actor, size_t actor_len, char *hex) {
-    uint8 digest[PG_SHA256_DIGEST_LENGTH];
+    uint8 digest[bemi::SipHash128::kTagBytes];
     if (!compute_mac(full_xid, database, actor, actor_len, digest))
         return false;
     static const char kDigits[] = "0123456789abcdef";
-    for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; ++i) {
+    for (size_t i = 0; i < sizeof digest; ++i) {
         hex[2 * i] = kDigits[digest[i] >> 4];
         hex[2 * i + 1] = kDigits[digest[i] & 0xf];
     }

@@ -67,11 +67,11 @@ echo "$got"
 [[ $got == "$expected" ]] || bemi_fail "bemi.changes.actor is not the server's actor; expected:
 $expected"
 
-# The key: a regular 0600 file of 32 bytes owned by the server's user, unreadable from SQL
+# The key: a regular 0600 file of 16 bytes owned by the server's user, unreadable from SQL
 # for a role that is not a superuser.
 if [[ -n ${BEMI_TEST_DATADIR:-} ]]; then
     perms=$(stat -c '%a %s %U' "$BEMI_TEST_DATADIR/bemi_actor.key")
-    [[ $perms == "600 32 postgres" || $perms == "600 32 $(id -un)" ]] || bemi_fail "key file: $perms"
+    [[ $perms == "600 16 postgres" || $perms == "600 16 $(id -un)" ]] || bemi_fail "key file: $perms"
 fi
 out=$(psql -X -q -U actor_app -d "$DB" -c "SELECT pg_read_binary_file('bemi_actor.key')" 2>&1 || true)
 [[ $out == *"permission denied"* ]] || bemi_fail "a non-superuser read the key: $out"

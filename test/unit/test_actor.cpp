@@ -7,7 +7,7 @@
 using bemi::split_actor_message;
 
 namespace {
-const std::string kMac(64, 'a');
+const std::string kMac(bemi::kActorMacHexLength, 'a');
 std::string with_nul(const std::string &context, const std::string &rest) {
     std::string s = context;
     s.push_back('\0');
@@ -43,8 +43,8 @@ TEST_CASE("anything else after a NUL leaves the whole payload as context") {
         with_nul("{}", "nope"),
         with_nul("{}", "bemi-actor-v2:" + kMac + ":{}"),
         with_nul("{}", "bemi-actor-v1:" + kMac.substr(1) + ":{}"),           // short mac
-        with_nul("{}", "bemi-actor-v1:" + std::string(64, 'A') + ":{}"),     // upper case
-        with_nul("{}", "bemi-actor-v1:" + std::string(63, 'a') + "g:{}"),    // not hex
+        with_nul("{}", "bemi-actor-v1:" + std::string(bemi::kActorMacHexLength, 'A') + ":{}"),     // upper case
+        with_nul("{}", "bemi-actor-v1:" + std::string(bemi::kActorMacHexLength - 1, 'a') + "g:{}"),    // not hex
         with_nul("{}", "bemi-actor-v1:" + kMac + "{}"),                      // no colon
         with_nul("{}", "bemi-actor-v1:" + kMac + ":"),                       // no actor
         with_nul("{}", "bemi-actor-v1:" + kMac + ":[1]"),                    // not an object
