@@ -1,8 +1,9 @@
 // Automatic capture: before a statement modifies rows, emit a transactional "_bemi" message
-// carrying the context in force and the client's statement, so that the decoder stitches
-// them to every change that follows (docs/capture.md).
+// carrying the context in force, the client's statement and, signed, who is making the
+// change (pg/actor.hpp), so that the decoder stitches them to every change that follows
+// (docs/capture.md).
 //
-// A message is emitted only when (context, client statement) differs from the last message
+// A message is emitted only when (context, client statement, author) differs from the last message
 // still live in the transaction, so a statement that touches a million rows, or fires
 // triggers and cascades, costs one message; statement A, then B, then A again costs three.
 #include "pg/capture_hooks.hpp"
