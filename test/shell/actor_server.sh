@@ -3,7 +3,8 @@
 #   bemi.changes.actor holds the server's actor (never the client's keys), also for direct SQL
 #   with no context and bemi.capture_sql off;
 #   bemi.capture_client_addr adds the client's TCP address, only when a superuser turned it on;
-#   the signing key is a 0600 file of the data directory that a non-superuser cannot read.
+#   the signing key is a 0600 file of the data directory that a non-superuser cannot read;
+#   in a database without the extension records carry no actor at all.
 #
 # Run by test/run_tests.sh with PGHOST/PGPORT/PGUSER set and shared_preload_libraries = 'bemi'.
 set -euo pipefail
@@ -17,6 +18,7 @@ export PGDATABASE=postgres
 
 cleanup() {
     bemi_drop_capture_db "$DB" none
+    psql -X -q -c "DROP DATABASE IF EXISTS ${DB}_plain" >/dev/null 2>&1 || true
     psql -X -q -c "DROP ROLE IF EXISTS actor_app" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -75,4 +77,24 @@ if [[ -n ${BEMI_TEST_DATADIR:-} ]]; then
 fi
 out=$(psql -X -q -U actor_app -d "$DB" -c "SELECT pg_read_binary_file('bemi_actor.key')" 2>&1 || true)
 [[ $out == *"permission denied"* ]] || bemi_fail "a non-superuser read the key: $out"
+# Without the extension in the database the hooks say nothing: the plugin's records have no
+# actor, even for a session that sends one of its own.
+psql -X -q -c "DROP DATABASE IF EXISTS ${DB}_plain" >/dev/null 2>&1
+psql -X -q -c "CREATE DATABASE ${DB}_plain" >/dev/null
+plain=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -d "${DB}_plain" <<'SQL'
+CREATE TABLE t (id int PRIMARY KEY);
+SELECT 'init' FROM pg_create_logical_replication_slot('actor_plain', 'bemi');
+INSERT INTO t VALUES (1);
+BEGIN;
+SELECT pg_logical_emit_message(true, '_bemi', '{"actor": {"session_user": "root"}}') IS NOT NULL;
+INSERT INTO t VALUES (2);
+COMMIT;
+SELECT string_agg(coalesce(data::jsonb->>'actor', 'none') || ' ' || (data::jsonb->'context')::text, ',')
+  FROM pg_logical_slot_get_changes('actor_plain', NULL, NULL);
+SELECT pg_drop_replication_slot('actor_plain') IS NOT NULL;
+SQL
+)
+psql -X -q -c "DROP DATABASE ${DB}_plain" >/dev/null
+echo "without the extension: $(tr '\n' ' ' <<<"$plain")"
+[[ $plain == *'none {},none {"actor": {"session_user": "root"}}'* ]] || bemi_fail "records without the extension: $plain"
 echo "ok: bemi.changes.actor is the server's, client_addr only when a superuser enabled it, key protected"
