@@ -1,13 +1,16 @@
 // Automatic capture: before a statement modifies rows, emit a transactional "_bemi" message
-// carrying the context in force and the client's statement, so that the decoder stitches
-// them to every change that follows (docs/capture.md).
+// carrying the context in force, the client's statement and, signed, who is making the
+// change (pg/actor.hpp), so that the decoder stitches them to every change that follows
+// (docs/capture.md).
 //
-// A message is emitted only when (context, client statement) differs from the last message
+// A message is emitted only when (context, client statement, author) differs from the last message
 // still live in the transaction, so a statement that touches a million rows, or fires
 // triggers and cascades, costs one message; statement A, then B, then A again costs three.
 #include "pg/capture_hooks.hpp"
 
+#include "bemi/actor.hpp"
 #include "bemi/statement_context.hpp"
+#include "pg/actor.hpp"
 #include "pg/boundary.hpp"
 #include "pg/compat.hpp"
 #include "pg/settings.hpp"
@@ -39,15 +42,36 @@ struct ClientStatement {
 ClientStatement client = {nullptr, 0, 0, 0};
 uint64 statement_generations = 0;
 
+// Who a message names as the author. The current user changes inside SECURITY DEFINER
+// functions and under SET ROLE, application_name with any SET (a pooler sets it per client),
+// so a message says nothing about a statement run by another author.
+struct Author {
+    Oid session_user;
+    Oid current_user;
+    const char *application_name; // in TopTransactionContext; null when unknown
+    bool client_addr;             // bemi.capture_client_addr when the message was made
+};
+
+bool same_author(const Author &a, const Author &b) {
+    return a.session_user == b.session_user && a.current_user == b.current_user &&
+           a.client_addr == b.client_addr && a.application_name != nullptr && b.application_name != nullptr &&
+           strcmp(a.application_name, b.application_name) == 0;
+}
+
+Author current_author() {
+    return Author{GetSessionUserId(), GetUserId(), application_name ? application_name : "", capture_client_addr};
+}
+
 // The last context message emitted in this transaction and not undone since.
 struct LiveMessage {
     bool live;
     uint64 context_generation;
     uint64 statement_generation;
+    Author author;
     char *text; // in TopTransactionContext
     int length;
 };
-LiveMessage last = {false, 0, 0, nullptr, 0};
+LiveMessage last = {false, 0, 0, {InvalidOid, InvalidOid, nullptr, false}, nullptr, 0};
 
 uint64 warned_generation = 0;
 bool extension_checked = false;
@@ -56,6 +80,7 @@ bool extension_present = false;
 void forget_live_message() {
     last.live = false;
     last.text = nullptr; // its memory belongs to the transaction
+    last.author.application_name = nullptr;
 }
 
 void xact_callback(XactEvent event, void *) {
@@ -146,6 +171,32 @@ void statement_text(const char *source, int location, int length, const char **t
     *text_length = length;
 }
 
+// Appends the actor part (bemi/actor.hpp) to a context message: the author as the server
+// knows it, signed for this transaction so that the decoder believes only the hooks.
+// Without the key the message stays context only and a WARNING has said why.
+void append_signed_actor(char **message, size_t *message_length) {
+    StringInfoData actor;
+    initStringInfo(&actor);
+    append_session_actor(&actor);
+    char mac[kActorMacHexBytes + 1];
+    // The message is transactional: logging it assigns the transaction id anyway.
+    const uint64 full_xid = U64FromFullTransactionId(GetTopFullTransactionId());
+    if (actor_mac(full_xid, MyDatabaseId, actor.data, actor.len, mac)) {
+        StringInfoData signed_message;
+        initStringInfo(&signed_message);
+        appendBinaryStringInfo(&signed_message, *message, static_cast<int>(*message_length));
+        appendStringInfoChar(&signed_message, '\0');
+        appendBinaryStringInfo(&signed_message, bemi::kActorTag.data(), static_cast<int>(bemi::kActorTag.size()));
+        appendBinaryStringInfo(&signed_message, mac, kActorMacHexBytes);
+        appendStringInfoChar(&signed_message, ':');
+        appendBinaryStringInfo(&signed_message, actor.data, actor.len);
+        pfree(*message);
+        *message = signed_message.data;
+        *message_length = static_cast<size_t>(signed_message.len);
+    }
+    pfree(actor.data);
+}
+
 // Builds and emits the message for the current statement, unless the live one says the same.
 // fallback_* describe the statement being started, used when no client statement is running
 // (deferred triggers at COMMIT, background workers).
@@ -154,12 +205,14 @@ void emit_context_message(const char *fallback_source, int fallback_location, in
         return;
     const bool have_client = client.source != nullptr;
     const uint64 statement_generation = have_client ? client.generation : 0;
-    if (last.live && last.context_generation == context_generation &&
+    const Author author = current_author();
+    const bool same_live_author = last.live && same_author(last.author, author);
+    if (same_live_author && last.context_generation == context_generation &&
         last.statement_generation == statement_generation && statement_generation != 0)
         return;
     // Without a client statement (a deferred trigger at COMMIT, say), the changes belong to
     // the transaction's last statement: keep its message if there is one.
-    if (!have_client && last.live && last.context_generation == context_generation)
+    if (!have_client && same_live_author && last.context_generation == context_generation)
         return;
 
     const char *statement;
@@ -196,6 +249,7 @@ void emit_context_message(const char *fallback_source, int fallback_location, in
         message_length = built.size();
     });
     message[message_length] = '\0';
+    append_signed_actor(&message, &message_length);
 
     if (comment_problem && warned_generation != statement_generation) {
         warned_generation = statement_generation;
@@ -209,18 +263,25 @@ void emit_context_message(const char *fallback_source, int fallback_location, in
 
     const bool same_as_live = last.live && last.length == static_cast<int>(message_length) &&
                               memcmp(last.text, message, message_length) == 0;
-    // With nothing live, an empty context needs no message: changes default to {}.
+    // With nothing live, an empty context and no actor need no message: changes default to {}.
     const bool nothing_to_say = !last.live && message_length == 2;
     if (!same_as_live && !nothing_to_say) {
         log_transactional_message(kContextPrefix, message, message_length);
         if (last.text)
             pfree(last.text);
-        last.text = MemoryContextStrdup(TopTransactionContext, message);
+        // The text holds a NUL before the actor part: copy by length.
+        last.text = static_cast<char *>(MemoryContextAlloc(TopTransactionContext, message_length + 1));
+        memcpy(last.text, message, message_length + 1);
         last.length = static_cast<int>(message_length);
         last.live = true;
     }
     last.context_generation = context_generation;
     last.statement_generation = statement_generation;
+    if (last.author.application_name == nullptr || strcmp(last.author.application_name, author.application_name) != 0)
+        last.author.application_name = MemoryContextStrdup(TopTransactionContext, author.application_name);
+    last.author.session_user = author.session_user;
+    last.author.current_user = author.current_user;
+    last.author.client_addr = author.client_addr;
     pfree(message);
 }
 
@@ -290,9 +351,14 @@ void bemi_executor_end(QueryDesc *query) {
     end_client_statement();
 }
 
+// CREATE TABLE AS and SELECT INTO fill a new table through a plain SELECT plan, which the
+// executor hooks do not see as modifying: its rows are decoded like inserts all the same.
+// (A materialized view's rows are not decoded.)
 bool utility_modifies_rows(const Node *statement) {
     if (IsA(statement, CopyStmt))
         return reinterpret_cast<const CopyStmt *>(statement)->is_from;
+    if (IsA(statement, CreateTableAsStmt))
+        return reinterpret_cast<const CreateTableAsStmt *>(statement)->objtype == OBJECT_TABLE;
     return IsA(statement, TruncateStmt);
 }
 

@@ -1,12 +1,41 @@
 #include "pg/context_message.hpp"
 
+#include "bemi/actor.hpp"
 #include "bemi/context.hpp"
 #include "bemi/options.hpp"
+#include "pg/actor.hpp"
 #include "pg/boundary.hpp"
+#include "pg/string_info_sink.hpp"
 
 namespace bemi_pg {
 
+namespace {
+
+void set_context_text(DecodingState *state, const char *payload, Size size);
+
+} // namespace
+
 void set_context_from_message(DecodingState *state, const char *payload, Size size) {
+    const bemi::ActorParts parts = bemi::split_actor_message(std::string_view(payload, size));
+    if (parts.has_actor()) {
+        // Signed for this transaction and database by the capture hooks, or not believed.
+        if (actor_mac_matches(state->txn.full_xid, MyDatabaseId, parts.actor.data(), parts.actor.size(),
+                              parts.mac_hex.data())) {
+            resetStringInfo(&state->actor);
+            append_literal(&state->actor, ",\"actor\":");
+            append_bytes(&state->actor, parts.actor.data(), parts.actor.size());
+            state->txn.actor = state->actor.data;
+            state->txn.actor_len = state->actor.len;
+        }
+        // The context is the session's word in any case.
+        size = parts.context.size();
+    }
+    set_context_text(state, payload, size);
+}
+
+namespace {
+
+void set_context_text(DecodingState *state, const char *payload, Size size) {
     ContextCache &cache = state->context_cache;
     // Consecutive messages often say the same thing (a context per request, or the original
     // product's triggers, one message per row): validate each distinct payload once.
@@ -41,5 +70,7 @@ void set_context_from_message(DecodingState *state, const char *payload, Size si
     state->txn.context = buf;
     state->txn.context_len = static_cast<int>(len);
 }
+
+} // namespace
 
 } // namespace bemi_pg

@@ -20,6 +20,8 @@ struct TransactionState {
     bool begin_written;       // the BEGIN record is out (include-transaction)
     const char *context;      // single-line JSON object, "{}" when none
     int context_len;
+    const char *actor;        // ,"actor":{...} from the last signed message; "" when none
+    int actor_len;
     const char *suffix;       // ,"commit_position":N,"committed_at":"..."}
     int suffix_len;
 };
@@ -51,6 +53,7 @@ struct DecodingState {
     bool *old_nulls;
     TransactionState txn;
     ContextCache context_cache;
+    StringInfoData actor; // what txn.actor points to, rewritten by each signed message
 };
 
 } // namespace bemi_pg

@@ -1,6 +1,7 @@
 // The library's identity for PostgreSQL's loader, and what loading it sets up.
 #include "pg/postgres_headers.hpp"
 
+#include "pg/actor.hpp"
 #include "pg/capture_hooks.hpp"
 #include "pg/settings.hpp"
 #include "pg/workers.hpp"
@@ -16,6 +17,9 @@ PGDLLEXPORT void _PG_init(void);
 void _PG_init(void) {
     bemi_pg::define_settings();
     bemi_pg::install_capture_hooks();
-    if (process_shared_preload_libraries_in_progress)
+    if (process_shared_preload_libraries_in_progress) {
+        // Before any session exists, so that no two sessions race to create the key.
+        bemi_pg::actor_key_prepare();
         bemi_pg::workers_init_preload();
+    }
 }

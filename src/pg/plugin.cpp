@@ -125,6 +125,7 @@ void bemi_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is
     state->txn_cxt = AllocSetContextCreate(ctx->context, "bemi transaction", ALLOCSET_SMALL_SIZES);
     initStringInfo(&state->key);
     initStringInfo(&state->old_key);
+    initStringInfo(&state->actor);
     MemoryContextSwitchTo(old);
 
     ctx->output_plugin_private = state;
@@ -186,6 +187,8 @@ void bemi_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
     t.skipped = made_by_ingestion(txn->origin_id);
     t.context = kNoContext;
     t.context_len = sizeof(kNoContext) - 1;
+    t.actor = "";
+    t.actor_len = 0;
     MemoryContext old = MemoryContextSwitchTo(state->txn_cxt);
     t.suffix = make_suffix(txn->final_lsn, txn_commit_time(txn), &t.suffix_len);
     MemoryContextSwitchTo(old);

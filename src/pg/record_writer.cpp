@@ -152,6 +152,8 @@ void write_unchanged_toast(StringInfo out, RelationInfo *info, const Tuple &now,
 void write_tail(StringInfo out, DecodingState *state, uint32 seq, XLogRecPtr lsn) {
     append_literal(out, ",\"context\":");
     append_bytes(out, state->txn.context, state->txn.context_len);
+    if (state->txn.actor_len != 0) // rendered once per message; absent without the extension
+        append_bytes(out, state->txn.actor, state->txn.actor_len);
     append_literal(out, ",\"transaction_id\":");
     write_uint64(out, state->txn.full_xid);
     append_literal(out, ",\"seq\":");

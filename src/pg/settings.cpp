@@ -11,6 +11,7 @@ uint64_t context_generation = 0;
 bool capture_sql = true;
 int max_sql_bytes = 8192;
 int max_context_bytes = 8192;
+bool capture_client_addr = false;
 
 int test_fault = static_cast<int>(TestFault::kNone);
 
@@ -68,6 +69,11 @@ void define_settings() {
     DefineCustomEnumVariable("bemi.test_fault", "Test suite only: makes a bemi background worker fail on purpose.",
                              "Leave at none.", &test_fault, static_cast<int>(TestFault::kNone), kTestFaultNames,
                              PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL, nullptr, nullptr, nullptr);
+    // Superuser-only: a session must not decide whether its own address is on record.
+    DefineCustomBoolVariable("bemi.capture_client_addr",
+                             "Adds the client's IP address to the actor of each change (\"client_addr\").",
+                             "Behind a connection pooler this is the pooler's address.", &capture_client_addr, false,
+                             PGC_SUSET, 0, nullptr, nullptr, nullptr);
     reserve_guc_prefix("bemi");
 }
 

@@ -15,6 +15,7 @@ extern uint64_t context_generation;
 extern bool capture_sql;        // bemi.capture_sql (superuser)
 extern int max_sql_bytes;       // bemi.max_sql_bytes (superuser)
 extern int max_context_bytes;   // bemi.max_context_bytes (superuser)
+extern bool capture_client_addr; // bemi.capture_client_addr (superuser)
 
 // bemi.test_fault (superuser, off by default, for the test suite only): makes a background
 // worker raise an ERROR at a chosen point, so that its error recovery can be tested.

@@ -2,7 +2,9 @@
 # Context behind PgBouncer in transaction pooling mode: several clients share two server
 # connections, each setting its own context with is_local => true in every transaction. Every
 # change must carry its own client's context, and a transaction that sets none must carry
-# none, whatever the server connection ran before.
+# none, whatever the server connection ran before. Each client also has its own
+# application_name, which PgBouncer sets on the server connection it lends: every change's
+# actor must name its own client's.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -73,7 +75,7 @@ client() {
         else
             echo "BEGIN; SELECT bemi_set_context('{\"client\": $c, \"n\": $i}', true); INSERT INTO items (client, n) VALUES ($c, $i); COMMIT;"
         fi
-    done | psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -d "$DB" >/dev/null
+    done | PGAPPNAME="pool_client_$c" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -d "$DB" >/dev/null
 }
 pids=()
 for c in $(seq 1 "$CLIENTS"); do
@@ -93,17 +95,18 @@ result=$(psql -X -A -t -F ' ' -d "$DB" <<SQL
 WITH r AS (
   SELECT r FROM records
 ), c AS (
-  SELECT (r->'after'->>'client')::int AS client, (r->'after'->>'n')::int AS n, r->'context' AS ctx FROM r
+  SELECT (r->'after'->>'client')::int AS client, (r->'after'->>'n')::int AS n, r->'context' AS ctx, r->'actor' AS actor FROM r
   WHERE r->>'table' = 'items'
 )
 SELECT count(*),
        count(*) FILTER (WHERE n % 5 <> 0 AND (ctx->>'client')::int = client AND (ctx->>'n')::int = n),
        count(*) FILTER (WHERE n % 5 = 0 AND ctx - 'SQL' = '{}'::jsonb),
-       count(*) FILTER (WHERE ctx->>'SQL' LIKE 'INSERT INTO items%')
+       count(*) FILTER (WHERE ctx->>'SQL' LIKE 'INSERT INTO items%'),
+       count(*) FILTER (WHERE actor = jsonb_build_object('session_user', 'postgres', 'application_name', 'pool_client_' || client))
 FROM c;
 SQL
 )
-read -r total own none with_sql <<<"$result"
+read -r total own none with_sql own_actor <<<"$result"
 expected=$((CLIENTS * TXNS))
 expected_none=$((CLIENTS * (TXNS / 5)))
 echo "changes=$total with_own_context=$own without_context=$none with_sql=$with_sql (expected $expected, $((expected - expected_none)), $expected_none)"
@@ -111,4 +114,6 @@ echo "changes=$total with_own_context=$own without_context=$none with_sql=$with_
 [[ $own -eq $((expected - expected_none)) ]] || bemi_fail "only $own changes carry their own client's context"
 [[ $none -eq $expected_none ]] || bemi_fail "only $none of $expected_none context-free transactions carried no context (a leak)"
 [[ $with_sql -eq $expected ]] || bemi_fail "only $with_sql changes carry their statement"
+echo "changes whose actor names their own client's application_name: $own_actor"
+[[ $own_actor -eq $expected ]] || bemi_fail "only $own_actor of $expected changes name their own client in actor"
 echo "ok: $CLIENTS clients over PgBouncer transaction pooling, no context leaked"
