@@ -2,6 +2,7 @@
 #pragma once
 
 #include "pg/postgres_headers.hpp"
+#include "pg/value_writer.hpp"
 
 namespace bemi {
 struct Options;
@@ -51,6 +52,7 @@ struct DecodingState {
     bool *old_nulls;
     TransactionState txn;
     ContextCache context_cache;
+    FallbackLog fallbacks; // of the record being written
 };
 
 } // namespace bemi_pg
