@@ -33,7 +33,7 @@ q "GRANT CREATE ON SCHEMA public TO bemi_attacker" >/dev/null
 q "SELECT 1 FROM pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null
 
 datadir=$(q "SHOW data_directory")
-marker="$datadir/bemi_cast_ran"
+marker="$datadir/bemi_cast_ran.$$" # unique: an earlier run may have left one
 psql_bin="$(bemi_pg_bindir)/psql"
 sockdir=$(q "SHOW unix_socket_directories" | cut -d, -f1)
 port=$(q "SHOW port")
@@ -87,10 +87,12 @@ echo "ok: a superuser-owned cast is still used, with no fallback entry"
 # transaction with "output plugin used XID", and nothing could undo it (decoding sees the
 # catalog as it was).
 as_attacker "CREATE TABLE public.scratch (id int)" >/dev/null
+as_attacker "INSERT INTO public.scratch VALUES (1)" >/dev/null # so that the DELETE assigns an xid
 as_attacker "CREATE TYPE public.noisy AS ENUM ('loud')" >/dev/null
 as_attacker "CREATE FUNCTION public.noisy_to_json(public.noisy) RETURNS json LANGUAGE plpgsql AS \$f\$
 BEGIN
     DELETE FROM public.scratch;
+    PERFORM pg_current_xact_id(); -- assigns an xid even where the DELETE did not
     RETURN to_json(\$1::text);
 END \$f\$" >/dev/null
 as_attacker "CREATE CAST (public.noisy AS json) WITH FUNCTION public.noisy_to_json(public.noisy)" >/dev/null
@@ -98,6 +100,9 @@ as_attacker "CREATE TABLE public.noise (id int PRIMARY KEY, v public.noisy)" >/d
 as_attacker "INSERT INTO public.noise VALUES (1, 'loud')" >/dev/null
 q "INSERT INTO public.paint VALUES (2, 'red', '{}')" >/dev/null
 [[ $(q "SELECT bemi.sync('30 seconds')") == t ]] || bemi_fail "capture stalled on a writing cast"
+records=$(q "SELECT count(*) FROM pg_logical_slot_get_changes('$SLOT', NULL, NULL) WHERE data::jsonb->>'table' = 'noise'" 2>&1) ||
+    bemi_fail "reading a slot over the writing cast failed: $records"
+[[ $records == 1 ]] || bemi_fail "reading a slot over the writing cast: $records records (expected 1)"
 got=$(q "SELECT (SELECT count(*) FROM bemi.changes WHERE \"table\" = 'noise' AND after->>'v' = 'loud'
                  AND fallback->0->>'reason' = 'untrusted_cast')::text || ' ' ||
                 (SELECT count(*) FROM bemi.changes WHERE \"table\" = 'paint')::text")
