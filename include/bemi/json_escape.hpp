@@ -167,7 +167,8 @@ bool append_json_escaped(Sink &out, const char *s, size_t len) {
     size_t run = 0;  // first byte not yet appended
     size_t next = 0; // first byte not yet examined: a UTF-8 sequence is examined at its lead byte
     bool valid = true;
-    auto flagged = [&](size_t k) {
+    // Inlined: called for every flagged byte of the hot path.
+    auto flagged = [&](size_t k) __attribute__((always_inline)) {
         if (k < next)
             return;
         const auto c = static_cast<unsigned char>(s[k]);
