@@ -57,6 +57,19 @@ void syscache_callback(Datum, int, uint32) {
     relcache_callback(0, InvalidOid);
 }
 
+// A function, type or role changed: only relations whose columns depend on a json cast's
+// trust (who owns the cast's function and type, and whether they are superusers) need to
+// decide again. Types change whenever a table is created, so the rest stay.
+void ownership_callback(Datum, int, uint32) {
+    if (!relation_cache)
+        return;
+    HASH_SEQ_STATUS scan;
+    hash_seq_init(&scan, relation_cache);
+    while (auto *entry = static_cast<CacheEntry *>(hash_seq_search(&scan)))
+        if (entry->info && entry->info->uses_casts)
+            invalidate_entry(entry->info);
+}
+
 // Can no role but a superuser change what this json cast runs? Built-in functions cannot be
 // changed at all; otherwise the function (which its owner may replace) and the cast's source
 // type (whose owner may drop and re-create the cast) must belong to superusers, as an
@@ -232,6 +245,8 @@ void fill_columns(RelationInfo *info, Relation rel) {
             col->guarded = use == CastUse::Trusted;
             info->has_rowtypes = true;
         }
+        if (col->guarded || col->untrusted)
+            info->uses_casts = true;
         Oid output_func;
         bool is_varlena;
         getTypeOutputInfo(att->atttypid, &output_func, &is_varlena);
@@ -372,9 +387,9 @@ void relation_cache_init(const bemi::TableFilter *filter) {
         CacheRegisterSyscacheCallback(CASTSOURCETARGET, syscache_callback, 0);
         // Whether a cast is trusted depends on who owns its function and type, and on whether
         // the owners are superusers.
-        CacheRegisterSyscacheCallback(PROCOID, syscache_callback, 0);
-        CacheRegisterSyscacheCallback(TYPEOID, syscache_callback, 0);
-        CacheRegisterSyscacheCallback(AUTHOID, syscache_callback, 0);
+        CacheRegisterSyscacheCallback(PROCOID, ownership_callback, 0);
+        CacheRegisterSyscacheCallback(TYPEOID, ownership_callback, 0);
+        CacheRegisterSyscacheCallback(AUTHOID, ownership_callback, 0);
         callbacks_registered = true;
     }
 }

@@ -59,6 +59,7 @@ struct RelationInfo {
     AttrNumber *key_attnums; // primary key (or replica identity index) columns, in index order
     bool key_in_old_tuple;   // every key column is carried by the old tuple
     bool has_rowtypes;       // a column is or holds a composite: depends on other relations
+    bool uses_casts;         // a column runs, or was denied, a user-defined json cast
 };
 
 // Starts a decoding session's cache. Registers the invalidation callbacks once per backend.

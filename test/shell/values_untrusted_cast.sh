@@ -108,3 +108,17 @@ got=$(q "SELECT (SELECT count(*) FROM bemi.changes WHERE \"table\" = 'noise' AND
                 (SELECT count(*) FROM bemi.changes WHERE \"table\" = 'paint')::text")
 [[ $got == "1 2" ]] || bemi_fail "after a writing cast: noise rows, paint rows = $got (expected 1 2)"
 echo "ok: a writing cast owned by a non-superuser does not stall capture"
+
+# Trust follows ownership: given away to a non-superuser (who could now replace it), the same
+# cast is no longer run, decided again within one decoding session.
+# One transaction, so that one decoding session sees both rows around the change.
+q "BEGIN; INSERT INTO public.paint VALUES (3, 'red', '{red}');
+   ALTER FUNCTION public.colour_to_json(public.colour) OWNER TO bemi_attacker;
+   INSERT INTO public.paint VALUES (4, 'blue', '{blue}'); COMMIT" >/dev/null
+[[ $(q "SELECT bemi.sync('30 seconds')") == t ]] || bemi_fail "sync after the owner change"
+got=$(q "SELECT string_agg(after->>'id' || ':' || jsonb_typeof(after->'c') || ':' || coalesce(fallback->>0, '-'), ' '
+                           ORDER BY after->>'id')
+         FROM bemi.changes WHERE \"table\" = 'paint' AND after->>'id' IN ('3', '4')")
+want='3:object:- 4:string:{"image": "after", "column": "c", "reason": "untrusted_cast"}'
+[[ $got == "$want" ]] || bemi_fail "after the owner change: got '$got', want '$want'"
+echo "ok: a cast given away to a non-superuser is no longer run"
