@@ -205,6 +205,18 @@ bool append_json_escaped(Sink &out, const char *s, size_t len) {
     return valid;
 }
 
+// Is [s, s+len) text jsonb can hold: well-formed UTF-8 without NUL? For text written raw
+// (a single-column key); escaped text gets the same answer from append_json_escaped().
+inline bool is_jsonb_text(const char *s, size_t len) {
+    for (size_t i = 0; i < len;) {
+        const size_t n = detail::utf8_sequence_length(s, len, i);
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
 // Appends a quoted JSON string.
 // Returns append_json_escaped()'s verdict.
 template <typename Sink>

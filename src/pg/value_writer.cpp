@@ -26,24 +26,12 @@ void write_hex_text(StringInfo out, const char *s, size_t len, ValueMode mode) {
     }
 }
 
-// Is [s, s+len) well-formed UTF-8 without NUL? Only for Text mode (key columns): in Json
-// mode the escaper answers while it escapes.
-bool is_jsonb_text(const char *s, size_t len) {
-    for (size_t i = 0; i < len;) {
-        const size_t n = bemi::detail::utf8_sequence_length(s, len, i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
-}
-
 // A JSON string in Json mode, raw bytes in Text mode; bytes jsonb cannot hold as text are
 // written in hex and logged.
 void write_string(StringInfo out, const char *s, size_t len, ValueMode mode, const ColumnInfo *col,
                   FallbackLog *log) {
     if (mode == ValueMode::Text) {
-        if (likely(is_jsonb_text(s, len))) {
+        if (likely(bemi::is_jsonb_text(s, len))) { // a key column: raw, so checked apart
             append_bytes(out, s, len);
             return;
         }

@@ -428,6 +428,7 @@ namespace {
 bool escapes_valid(const std::string &in) {
     Sink out;
     const bool swar = bemi::append_json_escaped(out, in.data(), in.size());
+    CHECK(bemi::is_jsonb_text(in.data(), in.size()) == swar);
     Sink ref;
     const bool bytewise = bemi::detail::append_json_escaped_bytewise(ref, in.data(), in.size());
     CHECK(swar == bytewise);
