@@ -305,7 +305,8 @@ FROM records WHERE r->>'operation' = 'CREATE' AND r->>'primary_key' = '2';
 -- A user-defined type with a cast to json is converted by that cast, as to_jsonb() does.
 CREATE TYPE color AS ENUM ('red', 'green', 'blue');
 CREATE FUNCTION color_to_json(color) RETURNS json LANGUAGE sql IMMUTABLE STRICT
-    AS $$ SELECT json_build_object('color', $1::text, 'rank', array_position(enum_range(NULL::color), $1)) $$;
+    -- Qualified: decoding runs casts under search_path = pg_catalog, pg_temp.
+    AS $$ SELECT json_build_object('color', $1::text, 'rank', array_position(enum_range(NULL::public.color), $1)) $$;
 CREATE CAST (color AS json) WITH FUNCTION color_to_json(color);
 CREATE TYPE palette AS (main color, alts color[], label text);
 CREATE DOMAIN color_d AS color CHECK (VALUE <> 'blue');

@@ -20,7 +20,9 @@ public:
     bool boolean(bool) override { return value(); }
     bool number_integer(number_integer_t) override { return value(); }
     bool number_unsigned(number_unsigned_t) override { return value(); }
-    bool number_float(number_float_t, const string_t &) override { return value(); }
+    // nlohmann reads a float into a double (1e-999999 silently becomes 0); jsonb reads it
+    // into numeric: check the number's own text against numeric's limits.
+    bool number_float(number_float_t, const string_t &s) override { return value() && fits_numeric(s); }
     bool string(string_t &s) override { return value() && no_nul(s); }
     bool binary(binary_t &) override { return fail("binary values are not JSON"); }
     bool key(string_t &s) override { return no_nul(s); }
@@ -35,6 +37,8 @@ public:
     bool parse_error(std::size_t position, const std::string &token, const nlohmann::detail::exception &e) override {
         // 406: a well-formed number beyond double's range, which jsonb (numeric) accepts.
         if (e.id == 406 && position >= token.size()) {
+            if (!fits_numeric(token))
+                return false;
             overflow_end = position;
             overflow_length = token.size();
             return false;
@@ -54,6 +58,11 @@ private:
         return false;
     }
     bool value() { return depth_ > 0 || fail("not a JSON object"); }
+    bool fits_numeric(const std::string &number) {
+        return json_number_fits_numeric(number.data(), number.size()) ||
+               fail("a number beyond numeric's range (131072 digits before the point, 16383 after), "
+                    "which jsonb cannot store");
+    }
     bool no_nul(const string_t &s) {
         return s.find('\0') == string_t::npos || fail("contains \\u0000, which jsonb cannot store");
     }
@@ -72,40 +81,6 @@ struct StringSink {
     std::string &s;
     void append(const char *p, size_t n) { s.append(p, n); }
 };
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one.
-size_t utf8_sequence_length(std::string_view s, size_t i) {
-    const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned char c = b(i);
-    if (c >= 0x01 && c < 0x80)
-        return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        if (c == 0xED)
-            hi = 0x9F; // no surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (i + n > s.size())
-        return 0;
-    if (b(i + 1) < lo || b(i + 1) > hi)
-        return 0;
-    for (size_t k = 2; k < n; ++k)
-        if (b(i + k) < 0x80 || b(i + k) > 0xBF)
-            return 0;
-    return n;
-}
 
 } // namespace
 
@@ -142,7 +117,7 @@ void append_utf8_excerpt(std::string &out, std::string_view s, size_t max_bytes)
     static constexpr char kReplacement[] = "\xEF\xBF\xBD";
     size_t used = 0;
     for (size_t i = 0; i < s.size();) {
-        size_t n = utf8_sequence_length(s, i);
+        size_t n = detail::utf8_sequence_length(s.data(), s.size(), i);
         const char *piece = n ? s.data() + i : kReplacement;
         size_t piece_len = n ? n : 3;
         if (used + piece_len > max_bytes)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "pg/postgres_headers.hpp"
+#include "pg/value_writer.hpp"
 
 namespace bemi {
 struct Options;
@@ -54,6 +55,7 @@ struct DecodingState {
     TransactionState txn;
     ContextCache context_cache;
     StringInfoData actor; // what txn.actor points to, rewritten by each signed message
+    FallbackLog fallbacks; // of the record being written
 };
 
 } // namespace bemi_pg

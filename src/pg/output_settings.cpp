@@ -14,9 +14,10 @@ struct Setting {
 constexpr Setting kPinned[] = {
     {"TimeZone", "UTC"},          {"DateStyle", "ISO, YMD"},   {"IntervalStyle", "postgres"},
     {"extra_float_digits", "1"},  {"bytea_output", "hex"},     {"lc_monetary", "C"},
-    // regclass, regtype and friends print names qualified as the search path requires; user
-    // casts to json may call functions in public, as they would in a default session.
-    {"search_path", "pg_catalog, public"},
+    // Only schemas no ordinary role can create objects in: a trusted (superuser-owned) cast
+    // must not find a function or operator someone planted in public. regclass, regtype and
+    // friends print names qualified unless they are in pg_catalog.
+    {"search_path", "pg_catalog, pg_temp"},
 };
 
 } // namespace

@@ -29,6 +29,8 @@ DecodingState *state_of(LogicalDecodingContext *ctx) {
 // also happens when decoding ends in an ERROR and shutdown is never called.
 void delete_options(void *arg) {
     auto *state = static_cast<DecodingState *>(arg);
+    if (state->options)
+        relation_cache_release(&state->options->tables);
     delete state->options;
     state->options = nullptr;
 }
@@ -126,6 +128,7 @@ void bemi_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is
     initStringInfo(&state->key);
     initStringInfo(&state->old_key);
     initStringInfo(&state->actor);
+    fallback_log_init(&state->fallbacks, ctx->context);
     MemoryContextSwitchTo(old);
 
     ctx->output_plugin_private = state;

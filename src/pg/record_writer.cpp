@@ -5,6 +5,8 @@
 #include "pg/string_info_sink.hpp"
 #include "pg/value_writer.hpp"
 
+#include "bemi/fallback.hpp"
+
 namespace bemi_pg {
 
 namespace {
@@ -38,10 +40,12 @@ void write_uint64(StringInfo out, uint64 v) {
 // The key as text: one column's value unquoted, several as a compact JSON array. A key
 // column stored out of line and left unchanged is taken from the old tuple when the WAL
 // carries it there. Returns false when there is no key or a key column is not in the WAL.
-bool render_key(StringInfo buf, RelationInfo *info, const Tuple &t, const Tuple *old) {
+bool render_key(StringInfo buf, RelationInfo *info, const Tuple &t, const Tuple *old, FallbackLog *log) {
     resetStringInfo(buf);
     if (info->nkeys == 0)
         return false;
+    // The entries of a key that turns out incomplete are dropped with it.
+    const int logged = log->count;
     const bool single = info->nkeys == 1;
     if (!single)
         append_char(buf, '[');
@@ -51,15 +55,19 @@ bool render_key(StringInfo buf, RelationInfo *info, const Tuple &t, const Tuple 
         if (i > 0)
             append_char(buf, ',');
         if (t.nulls[idx]) {
-            if (single)
+            if (single) {
+                log->count = logged;
                 return false;
+            }
             append_literal(buf, "null");
         } else if (is_unchanged_toast(col, t.values[idx])) {
-            if (!old || old->nulls[idx] || is_unchanged_toast(col, old->values[idx]))
+            if (!old || old->nulls[idx] || is_unchanged_toast(col, old->values[idx])) {
+                log->count = logged;
                 return false;
-            write_value(buf, col, old->values[idx], single ? ValueMode::Text : ValueMode::Json);
+            }
+            write_value(buf, col, old->values[idx], single ? ValueMode::Text : ValueMode::Json, log);
         } else {
-            write_value(buf, col, t.values[idx], single ? ValueMode::Text : ValueMode::Json);
+            write_value(buf, col, t.values[idx], single ? ValueMode::Text : ValueMode::Json, log);
         }
     }
     if (!single)
@@ -74,7 +82,7 @@ void write_key(StringInfo out, const StringInfoData &key) {
 
 // The old image: only what the WAL carried (all columns under REPLICA IDENTITY FULL, the
 // identity columns otherwise), so no column is ever reported as a false null.
-void write_before(StringInfo out, RelationInfo *info, const Tuple *old) {
+void write_before(StringInfo out, RelationInfo *info, const Tuple *old, FallbackLog *log) {
     append_char(out, '{');
     if (old) {
         bool first = true;
@@ -89,7 +97,7 @@ void write_before(StringInfo out, RelationInfo *info, const Tuple *old) {
             if (old->nulls[i])
                 append_literal(out, "null");
             else
-                write_value(out, col, old->values[i], ValueMode::Json);
+                write_value(out, col, old->values[i], ValueMode::Json, log);
         }
     }
     append_char(out, '}');
@@ -98,7 +106,7 @@ void write_before(StringInfo out, RelationInfo *info, const Tuple *old) {
 // The new image. Unchanged TOAST values come from the old tuple when it has them (REPLICA
 // IDENTITY FULL inlines them there); otherwise they are left out and named in
 // "unchanged_toast". Returns the number left out.
-int write_after(StringInfo out, RelationInfo *info, const Tuple *now, const Tuple *old) {
+int write_after(StringInfo out, RelationInfo *info, const Tuple *now, const Tuple *old, FallbackLog *log) {
     int missing = 0;
     append_char(out, '{');
     if (now) {
@@ -124,7 +132,7 @@ int write_after(StringInfo out, RelationInfo *info, const Tuple *now, const Tupl
             if (isnull)
                 append_literal(out, "null");
             else
-                write_value(out, col, value, ValueMode::Json);
+                write_value(out, col, value, ValueMode::Json, log);
         }
     }
     append_char(out, '}');
@@ -145,6 +153,28 @@ void write_unchanged_toast(StringInfo out, RelationInfo *info, const Tuple &now,
         first = false;
         // json_key is "name": ; the array wants "name"
         append_bytes(out, col->json_key, col->json_key_len - 1);
+    }
+    append_char(out, ']');
+}
+
+// ,"fallback":[{"image":..,"column":..,"reason":..},...] for the values written in a
+// substitute form; nothing when every value is exact.
+void write_fallbacks(StringInfo out, const FallbackLog &log) {
+    if (log.count == 0)
+        return;
+    append_literal(out, ",\"fallback\":[");
+    for (int i = 0; i < log.count; ++i) {
+        const FallbackEntry &e = log.entries[i];
+        if (i > 0)
+            append_char(out, ',');
+        append_literal(out, "{\"image\":\"");
+        appendStringInfoString(out, bemi::fallback_image_name(e.image));
+        append_literal(out, "\",\"column\":");
+        // json_key is "name": ; the entry wants "name"
+        append_bytes(out, e.column->json_key, e.column->json_key_len - 1);
+        append_literal(out, ",\"reason\":\"");
+        appendStringInfoString(out, bemi::fallback_reason_name(e.reason));
+        append_literal(out, "\"}");
     }
     append_char(out, ']');
 }
@@ -204,29 +234,39 @@ bool write_row_record(StringInfo out, DecodingState *state, RelationInfo *info, 
     append_bytes(out, operation, kOperationEntryLength);
 
     // The key names the row after the change; a DELETE's row only exists in the old tuple.
+    FallbackLog *log = &state->fallbacks;
+    log->count = 0;
+    log->image = bemi::FallbackImage::PrimaryKey;
     const Tuple *old_key_source = old_p && info->key_in_old_tuple ? old_p : nullptr;
     bool has_key = false;
     if (now_p)
-        has_key = render_key(&state->key, info, now, old_key_source);
+        has_key = render_key(&state->key, info, now, old_key_source, log);
     else if (old_key_source)
-        has_key = render_key(&state->key, info, old, nullptr);
+        has_key = render_key(&state->key, info, old, nullptr, log);
     if (has_key)
         write_key(out, state->key);
     else
         append_literal(out, "null");
 
-    if (now_p && old_key_source && render_key(&state->old_key, info, old, nullptr) &&
+    log->image = bemi::FallbackImage::PreviousPrimaryKey;
+    const int logged = log->count;
+    if (now_p && old_key_source && render_key(&state->old_key, info, old, nullptr, log) &&
         (!has_key || state->old_key.len != state->key.len ||
          memcmp(state->old_key.data, state->key.data, state->key.len) != 0)) {
         append_literal(out, ",\"previous_primary_key\":");
         write_key(out, state->old_key);
+    } else {
+        log->count = logged; // no previous key written: nothing of it fell back
     }
 
     append_literal(out, ",\"before\":");
-    write_before(out, info, old_p);
+    log->image = bemi::FallbackImage::Before;
+    write_before(out, info, old_p, log);
     append_literal(out, ",\"after\":");
-    if (write_after(out, info, now_p, old_p) > 0)
+    log->image = bemi::FallbackImage::After;
+    if (write_after(out, info, now_p, old_p, log) > 0)
         write_unchanged_toast(out, info, now, old_p);
+    write_fallbacks(out, *log);
 
     write_tail(out, state, seq, change->lsn);
     return true;

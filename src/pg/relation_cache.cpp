@@ -51,36 +51,83 @@ void relcache_callback(Datum, Oid relid) {
         invalidate_entry(entry->info);
 }
 
-// Renamed schemas and new or dropped json casts do not invalidate the relations they affect.
+// Renamed schemas, new or dropped json casts and changed owners do not invalidate the
+// relations they affect.
 void syscache_callback(Datum, int, uint32) {
     relcache_callback(0, InvalidOid);
 }
 
-// Does rendering this type through to_json() machinery run a user-defined json cast?
-bool type_runs_json_cast(Oid typid, int depth) {
+// A function, type or role changed: only relations whose columns depend on a json cast's
+// trust (who owns the cast's function and type, and whether they are superusers) need to
+// decide again. Types change whenever a table is created, so the rest stay.
+void ownership_callback(Datum, int, uint32) {
+    if (!relation_cache)
+        return;
+    HASH_SEQ_STATUS scan;
+    hash_seq_init(&scan, relation_cache);
+    while (auto *entry = static_cast<CacheEntry *>(hash_seq_search(&scan)))
+        if (entry->info && entry->info->uses_casts)
+            invalidate_entry(entry->info);
+}
+
+// Can no role but a superuser change what this json cast runs? Built-in functions cannot be
+// changed at all; otherwise the function (which its owner may replace) and the cast's source
+// type (whose owner may drop and re-create the cast) must belong to superusers, as an
+// extension like PostGIS installs them. json itself is built in. Anything else is never run:
+// decoding runs as whoever reads the slot (the ingestion worker: the bootstrap superuser).
+bool json_cast_trusted(Oid castfunc, Oid source_type) {
+    if (castfunc < FirstNormalObjectId && get_func_namespace(castfunc) == PG_CATALOG_NAMESPACE)
+        return true;
+    HeapTuple proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(castfunc));
+    if (!HeapTupleIsValid(proc))
+        return false;
+    const Oid function_owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(proc))->proowner;
+    ReleaseSysCache(proc);
+    HeapTuple type = SearchSysCache1(TYPEOID, ObjectIdGetDatum(source_type));
+    if (!HeapTupleIsValid(type))
+        return false;
+    const Oid type_owner = reinterpret_cast<Form_pg_type>(GETSTRUCT(type))->typowner;
+    ReleaseSysCache(type);
+    return superuser_arg(function_owner) && superuser_arg(type_owner);
+}
+
+// The json casts that rendering a type the way to_jsonb() does would run: none, only
+// trusted ones, or some untrusted one.
+enum class CastUse : uint8 { None, Trusted, Untrusted };
+
+CastUse worse(CastUse a, CastUse b) { return static_cast<uint8>(a) > static_cast<uint8>(b) ? a : b; }
+
+// array_to_json and row_to_json look up the json cast of every element and field type
+// themselves (json_categorize_type), recursively, domains by their base type: walk the same
+// tree. Ranges, multiranges and the rest print through their output function, which never
+// runs a cast.
+CastUse json_casts_in(Oid typid, int depth) {
     if (depth > 16)
-        return true; // absurd nesting: be careful rather than fast
+        return CastUse::Untrusted; // absurd nesting: be careful rather than fast
     Oid base = getBaseType(typid);
     Oid elem = get_element_type(base);
     if (OidIsValid(elem))
-        return type_runs_json_cast(elem, depth + 1);
+        return json_casts_in(elem, depth + 1);
     if (type_is_rowtype(base)) {
         if (base == RECORDOID)
-            return true;
+            return CastUse::Untrusted; // fields unknown until run time
         TupleDesc desc = lookup_rowtype_tupdesc(base, -1);
-        bool result = false;
-        for (int i = 0; i < desc->natts && !result; ++i) {
+        CastUse use = CastUse::None;
+        for (int i = 0; i < desc->natts && use != CastUse::Untrusted; ++i) {
             Form_pg_attribute att = TupleDescAttr(desc, i);
             if (!att->attisdropped)
-                result = type_runs_json_cast(att->atttypid, depth + 1);
+                use = worse(use, json_casts_in(att->atttypid, depth + 1));
         }
         ReleaseTupleDesc(desc);
-        return result;
+        return use;
     }
     if (base < FirstNormalObjectId)
-        return false;
+        return CastUse::None;
     Oid castfunc = InvalidOid;
-    return find_coercion_pathway(JSONOID, base, COERCION_EXPLICIT, &castfunc) == COERCION_PATH_FUNC;
+    if (find_coercion_pathway(JSONOID, base, COERCION_EXPLICIT, &castfunc) != COERCION_PATH_FUNC ||
+        !OidIsValid(castfunc))
+        return CastUse::None;
+    return json_cast_trusted(castfunc, base) ? CastUse::Trusted : CastUse::Untrusted;
 }
 
 // The to_jsonb() category of a column type (see jsonb_categorize_type in jsonb.c).
@@ -179,13 +226,27 @@ void fill_columns(RelationInfo *info, Relation rel) {
         col->base_type = getBaseType(att->atttypid);
         Oid castfunc = InvalidOid;
         col->kind = classify(col->base_type, &castfunc);
+        // A value whose rendering would reach an untrusted cast is recorded by its output
+        // function's text instead (fallback "untrusted_cast"); trusted casts run guarded.
         if (col->kind == ValueKind::JsonCast) {
-            fmgr_info_cxt(castfunc, &col->cast, info->cxt);
-            col->guarded = true;
+            if (json_cast_trusted(castfunc, col->base_type)) {
+                fmgr_info_cxt(castfunc, &col->cast, info->cxt);
+                col->guarded = true;
+            } else {
+                col->kind = ValueKind::Other;
+                col->untrusted = true;
+            }
         } else if (col->kind == ValueKind::Array || col->kind == ValueKind::Composite) {
-            col->guarded = type_runs_json_cast(col->base_type, 0);
+            const CastUse use = json_casts_in(col->base_type, 0);
+            if (use == CastUse::Untrusted) {
+                col->kind = ValueKind::Other;
+                col->untrusted = true;
+            }
+            col->guarded = use == CastUse::Trusted;
             info->has_rowtypes = true;
         }
+        if (col->guarded || col->untrusted)
+            info->uses_casts = true;
         Oid output_func;
         bool is_varlena;
         getTypeOutputInfo(att->atttypid, &output_func, &is_varlena);
@@ -324,6 +385,11 @@ void relation_cache_init(const bemi::TableFilter *filter) {
         CacheRegisterRelcacheCallback(relcache_callback, 0);
         CacheRegisterSyscacheCallback(NAMESPACEOID, syscache_callback, 0);
         CacheRegisterSyscacheCallback(CASTSOURCETARGET, syscache_callback, 0);
+        // Whether a cast is trusted depends on who owns its function and type, and on whether
+        // the owners are superusers.
+        CacheRegisterSyscacheCallback(PROCOID, ownership_callback, 0);
+        CacheRegisterSyscacheCallback(TYPEOID, ownership_callback, 0);
+        CacheRegisterSyscacheCallback(AUTHOID, ownership_callback, 0);
         callbacks_registered = true;
     }
 }
@@ -335,6 +401,11 @@ void relation_cache_destroy() {
     relation_cache_cxt = nullptr;
     relation_cache = nullptr;
     table_filter = nullptr;
+}
+
+void relation_cache_release(const bemi::TableFilter *filter) {
+    if (table_filter == filter)
+        relation_cache_destroy();
 }
 
 RelationInfo *relation_cache_get(Relation rel, const char *database_json) {

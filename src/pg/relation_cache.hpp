@@ -27,7 +27,7 @@ enum class ValueKind : uint8 {
     DateTime,  // date, timestamp, timestamptz in ISO 8601 as to_jsonb() writes them
     Array,     // array_to_json()
     Composite, // row_to_json()
-    JsonCast,  // a user-defined type with a cast to json
+    JsonCast,  // a user-defined type with a trusted cast to json
     Other,     // the type's output function, as a JSON string
 };
 
@@ -36,7 +36,8 @@ struct ColumnInfo {
     int json_key_len;
     ValueKind kind;
     bool in_old_tuple;  // carried by the WAL's old tuple (replica identity columns)
-    bool guarded;       // may run a user-defined cast: called in a subtransaction
+    bool guarded;       // may run a trusted user-defined cast: called in a subtransaction
+    bool untrusted;     // Other because a json cast in its type tree is not trusted
     bool warned;        // a failed cast has been reported for this column
     int16 typlen;
     Oid base_type;
@@ -58,12 +59,16 @@ struct RelationInfo {
     AttrNumber *key_attnums; // primary key (or replica identity index) columns, in index order
     bool key_in_old_tuple;   // every key column is carried by the old tuple
     bool has_rowtypes;       // a column is or holds a composite: depends on other relations
+    bool uses_casts;         // a column runs, or was denied, a user-defined json cast
 };
 
 // Starts a decoding session's cache. Registers the invalidation callbacks once per backend.
 void relation_cache_init(const bemi::TableFilter *filter);
 // Frees the cache; safe to call twice.
 void relation_cache_destroy();
+// Frees the cache if it uses filter: called when the options that own the filter go, also
+// after a decoding ERROR that never reached shutdown, so that no cache outlives its filter.
+void relation_cache_release(const bemi::TableFilter *filter);
 
 // The entry for rel, built if missing or invalidated. database_json is the escaped
 // database name with its quotes.

@@ -9,8 +9,46 @@ namespace bemi_pg {
 
 namespace {
 
-// A JSON string in Json mode, raw bytes in Text mode.
-void write_string(StringInfo out, const char *s, size_t len, ValueMode mode) {
+using bemi::FallbackReason;
+
+// Bytes that are not text jsonb can hold, losslessly: "\\x" and their hex, as a JSON string
+// in Json mode (bytea's form), raw in Text mode.
+void write_hex_text(StringInfo out, const char *s, size_t len, ValueMode mode) {
+    StringInfoSink sink{out};
+    const auto *data = reinterpret_cast<const unsigned char *>(s);
+    if (mode == ValueMode::Text) {
+        append_literal(out, "\\x");
+        bemi::append_hex(sink, data, len);
+    } else {
+        append_char(out, '"');
+        bemi::append_bytea_hex(sink, data, len);
+        append_char(out, '"');
+    }
+}
+
+// A JSON string in Json mode, raw bytes in Text mode; bytes jsonb cannot hold as text are
+// written in hex and logged.
+void write_string(StringInfo out, const char *s, size_t len, ValueMode mode, const ColumnInfo *col,
+                  FallbackLog *log) {
+    if (mode == ValueMode::Text) {
+        if (likely(bemi::is_jsonb_text(s, len))) { // a key column: raw, so checked apart
+            append_bytes(out, s, len);
+            return;
+        }
+    } else {
+        const int start = out->len;
+        StringInfoSink sink{out};
+        if (likely(bemi::append_json_string(sink, s, len)))
+            return;
+        out->len = start;
+        out->data[start] = '\0';
+    }
+    write_hex_text(out, s, len, mode);
+    fallback_log_add(log, col, FallbackReason::InvalidText);
+}
+
+// Text written as a JSON string without a log: numbers' and dates' own text, always ASCII.
+void write_plain_string(StringInfo out, const char *s, size_t len, ValueMode mode) {
     if (mode == ValueMode::Text) {
         append_bytes(out, s, len);
         return;
@@ -25,7 +63,7 @@ void write_number_text(StringInfo out, const char *s, size_t len, ValueMode mode
     if (bemi::is_json_number(s, len))
         append_bytes(out, s, len);
     else
-        write_string(out, s, len, mode);
+        write_plain_string(out, s, len, mode);
 }
 
 // numeric's stored form (struct NumericData in numeric.c, kept stable for pg_upgrade): a
@@ -161,13 +199,44 @@ void write_jsonb(StringInfo out, Jsonb *jb) {
     }
 }
 
-void write_json_text(StringInfo out, text *t) {
+// JSON text from PostgreSQL (a json column, a cast, array_to_json/row_to_json). What jsonb
+// cannot hold is written as a JSON string of the text (json_not_jsonb), or in hex when the
+// text itself is not UTF-8 (invalid_text), so that every record casts to jsonb. In Text mode
+// (a key column) the text is the value and only its bytes matter.
+void write_json_text(StringInfo out, const char *s, size_t len, ValueMode mode, const ColumnInfo *col,
+                     FallbackLog *log) {
+    if (mode == ValueMode::Text) {
+        write_string(out, s, len, mode, col, log);
+        return;
+    }
+    const int start = out->len;
     StringInfoSink sink{out};
-    bemi::append_json_single_line(sink, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+    const bemi::JsonTextIssue issue = bemi::append_json_text_checked(sink, s, len);
+    if (likely(issue == bemi::JsonTextIssue::None))
+        return;
+    out->len = start;
+    out->data[start] = '\0';
+    if (issue == bemi::JsonTextIssue::NotJsonb && bemi::append_json_string(sink, s, len)) {
+        fallback_log_add(log, col, FallbackReason::JsonNotJsonb);
+        return;
+    }
+    out->len = start;
+    out->data[start] = '\0';
+    write_hex_text(out, s, len, mode);
+    fallback_log_add(log, col, FallbackReason::InvalidText);
 }
 
-// Runs a user-defined json cast in a subtransaction, so that a failing cast costs the value
-// its JSON form (the output function's text is recorded instead) but never stops decoding.
+void write_json_datum(StringInfo out, Datum json, ValueMode mode, const ColumnInfo *col, FallbackLog *log) {
+    text *t = DatumGetTextPP(json);
+    write_json_text(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), mode, col, log);
+}
+
+// Runs a trusted json cast (built in, or superuser-owned) in a subtransaction, so that a cast
+// that fails costs the value its JSON form (the output function's text is recorded instead,
+// as cast_failed) but never stops decoding. This guards against errors only: code that
+// assigns a transaction id ends decoding ("output plugin used XID") even inside a rolled
+// back subtransaction, which is why no untrusted cast is ever run and a superuser-owned cast
+// must not write (docs/security.md).
 bool call_guarded(FmgrInfo *fn, Datum value, Datum *result) {
     MemoryContext cxt = CurrentMemoryContext;
     ResourceOwner owner = CurrentResourceOwner;
@@ -218,16 +287,18 @@ FmgrInfo *json_renderer(ColumnInfo *col) {
     }
 }
 
-// Arrays, composites and types with a json cast: their JSON comes from PostgreSQL itself.
-void write_rendered_json(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode) {
+// Arrays, composites and types with a trusted json cast: their JSON comes from PostgreSQL
+// itself. The relation cache sends a column here only when every json cast its type tree can
+// reach is trusted.
+void write_rendered_json(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log) {
     FmgrInfo *fn = json_renderer(col);
     Datum json;
     if (!col->guarded) {
-        write_json_text(out, DatumGetTextPP(FunctionCall1(fn, value)));
+        write_json_datum(out, FunctionCall1(fn, value), mode, col, log);
         return;
     }
     if (call_guarded(fn, value, &json)) {
-        write_json_text(out, DatumGetTextPP(json));
+        write_json_datum(out, json, mode, col, log);
         return;
     }
     if (!col->warned) {
@@ -237,12 +308,29 @@ void write_rendered_json(StringInfo out, ColumnInfo *col, Datum value, ValueMode
         col->warned = true;
     }
     const char *s = OutputFunctionCall(&col->output, value);
-    write_string(out, s, strlen(s), mode);
+    write_string(out, s, strlen(s), mode, col, log);
+    fallback_log_add(log, col, FallbackReason::CastFailed);
 }
 
 } // namespace
 
-void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode) {
+void fallback_log_init(FallbackLog *log, MemoryContext cxt) {
+    log->capacity = 16;
+    log->entries = static_cast<FallbackEntry *>(MemoryContextAlloc(cxt, sizeof(FallbackEntry) * log->capacity));
+    log->count = 0;
+    log->cxt = cxt;
+    log->image = bemi::FallbackImage::After;
+}
+
+void fallback_log_add(FallbackLog *log, const ColumnInfo *col, bemi::FallbackReason reason) {
+    if (log->count == log->capacity) {
+        log->capacity *= 2;
+        log->entries = static_cast<FallbackEntry *>(repalloc(log->entries, sizeof(FallbackEntry) * log->capacity));
+    }
+    log->entries[log->count++] = FallbackEntry{col, log->image, reason};
+}
+
+void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log) {
     char buf[MAXDATELEN + 1];
     switch (col->kind) {
     case ValueKind::Bool:
@@ -286,11 +374,11 @@ void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode) {
     }
     case ValueKind::Text: {
         text *t = DatumGetTextPP(value);
-        write_string(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), mode);
+        write_string(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), mode, col, log);
         return;
     }
     case ValueKind::Json:
-        write_json_text(out, DatumGetTextPP(value));
+        write_json_datum(out, value, mode, col, log);
         return;
     case ValueKind::Jsonb: {
         Jsonb *jb = DatumGetJsonbP(value);
@@ -335,17 +423,19 @@ void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode) {
         // With an explicit zero offset timestamptz is written in UTC whatever TimeZone says.
         static const int utc = 0;
         JsonEncodeDateTime(buf, value, col->base_type, &utc);
-        write_string(out, buf, strlen(buf), mode);
+        write_plain_string(out, buf, strlen(buf), mode);
         return;
     }
     case ValueKind::Array:
     case ValueKind::Composite:
     case ValueKind::JsonCast:
-        write_rendered_json(out, col, value, mode);
+        write_rendered_json(out, col, value, mode, log);
         return;
     case ValueKind::Other: {
         const char *s = OutputFunctionCall(&col->output, value);
-        write_string(out, s, strlen(s), mode);
+        write_string(out, s, strlen(s), mode, col, log);
+        if (unlikely(col->untrusted))
+            fallback_log_add(log, col, FallbackReason::UntrustedCast);
         return;
     }
     case ValueKind::Dropped:

@@ -1,6 +1,7 @@
 // Renders one column value as to_jsonb() would, straight into a StringInfo.
 #pragma once
 
+#include "bemi/fallback.hpp"
 #include "pg/relation_cache.hpp"
 
 namespace bemi_pg {
@@ -11,7 +12,27 @@ enum class ValueMode : uint8 {
           // no escaping): how a single-column primary key is shown
 };
 
-// value must not be NULL (the caller writes null) nor an unchanged-TOAST pointer.
-void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode);
+struct FallbackEntry {
+    const ColumnInfo *column;
+    bemi::FallbackImage image;
+    bemi::FallbackReason reason;
+};
+
+// The values of one record written in a substitute form. Kept in the decoding session and
+// emptied per record: growing it is rare, so no allocation happens per change.
+struct FallbackLog {
+    FallbackEntry *entries;
+    int count;
+    int capacity;
+    MemoryContext cxt;          // where entries live (the session's)
+    bemi::FallbackImage image;  // the part of the record being written
+};
+
+void fallback_log_init(FallbackLog *log, MemoryContext cxt);
+void fallback_log_add(FallbackLog *log, const ColumnInfo *col, bemi::FallbackReason reason);
+
+// value must not be NULL (the caller writes null) nor an unchanged-TOAST pointer. A value
+// written in a substitute form is added to log under log->image.
+void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log);
 
 } // namespace bemi_pg

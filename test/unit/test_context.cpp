@@ -443,7 +443,7 @@ TEST_CASE("append_utf8_excerpt", "[context]") {
 // hold the number; the validator must not refuse what jsonb accepts.
 TEST_CASE("numbers beyond double range are valid jsonb", "[context]") {
     CHECK(check_context("{\"a\":1e400}", kBig).valid);
-    CHECK(check_context("{\"a\":[-1e999, 2.5e-99999, {\"b\":9e1000}]}", kBig).valid);
+    CHECK(check_context("{\"a\":[-1e999, 2.5e-16382, {\"b\":9e1000}]}", kBig).valid);
     CHECK(normalize_context("{\"a\":1e400}", kBig) == "{\"a\":1e400}");
     // after the overflowing number, the rest is still checked
     CHECK_FALSE(check_context("{\"a\":1e400,}", kBig).valid);
@@ -452,4 +452,25 @@ TEST_CASE("numbers beyond double range are valid jsonb", "[context]") {
         many += (i ? ",1e400" : "1e400");
     many += "]}";
     CHECK_FALSE(check_context(many, kBig).valid);
+}
+
+// ...but exactly what jsonb accepts: numeric holds at most 131072 digits before the point and
+// 16383 after it, and jsonb refuses \u0000 and unpaired surrogates (issue 6: such a context
+// was accepted by SET and then stalled the worker).
+TEST_CASE("numbers beyond numeric's range, \\u0000 and lone surrogates are refused", "[context]") {
+    for (const char *bad : {"{\"a\":1e999999}", "{\"a\":1e-999999}", "{\"a\":-1e131072}", "{\"a\":0.5e-16383}",
+                            "{\"a\":[1,{\"b\":1e2147483648}]}", "{\"a\":\"\\u0000\"}", "{\"a\":\"\\ud800\"}",
+                            "{\"a\":\"\\udc00\"}", "{\"a\":\"\\ud800x\"}"}) {
+        INFO(bad);
+        CHECK_FALSE(check_context(bad, kBig).valid);
+    }
+    const bemi::ContextCheck huge = check_context("{\"n\":1e999999}", kBig);
+    CHECK(std::string(huge.reason).find("numeric") != std::string::npos);
+    CHECK(check_context("{\"a\":1e131071}", kBig).valid);
+    CHECK(check_context("{\"a\":0.5e-16382}", kBig).valid);
+    CHECK(check_context("{\"a\":\"\\ud83d\\ude00\"}", kBig).valid);
+    CHECK(check_context("{\"a\":" + std::string(131072, '7') + "}", kBig).valid);
+    CHECK_FALSE(check_context("{\"a\":" + std::string(131073, '7') + "}", kBig).valid);
+    CHECK(check_context("{\"a\":0." + std::string(16383, '7') + "}", kBig).valid);
+    CHECK_FALSE(check_context("{\"a\":0." + std::string(16384, '7') + "}", kBig).valid);
 }

@@ -422,3 +422,112 @@ TEST_CASE("escape_mask flags exactly the bytes to escape", "[json_escape][swar]"
         }
     }
 }
+
+namespace {
+
+bool escapes_valid(const std::string &in) {
+    Sink out;
+    const bool swar = bemi::append_json_escaped(out, in.data(), in.size());
+    CHECK(bemi::is_jsonb_text(in.data(), in.size()) == swar);
+    Sink ref;
+    const bool bytewise = bemi::detail::append_json_escaped_bytewise(ref, in.data(), in.size());
+    CHECK(swar == bytewise);
+    CHECK(out.s == ref.s);
+    return swar;
+}
+
+bemi::JsonTextIssue text_issue(const std::string &in, std::string *copy = nullptr) {
+    Sink out;
+    const bemi::JsonTextIssue issue = bemi::append_json_text_checked(out, in.data(), in.size());
+    if (copy)
+        *copy = out.s;
+    return issue;
+}
+
+bool fits(const std::string &n) { return bemi::json_number_fits_numeric(n.data(), n.size()); }
+
+} // namespace
+
+// Issue 6: text that jsonb cannot hold (bytes that are not UTF-8, NUL) stalled ingestion; the
+// escaper flags it while it scans, at any position of the word-at-a-time loop.
+TEST_CASE("append_json_escaped: tells whether the text is well-formed UTF-8 without NUL", "[json_escape]") {
+    CHECK(escapes_valid(""));
+    CHECK(escapes_valid("plain ascii, long enough for words"));
+    CHECK(escapes_valid("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 and more text"));
+    CHECK(escapes_valid("tab\tquote\"backslash\\"));
+    for (size_t pos = 0; pos < 20; ++pos) {
+        std::string base(20, 'a');
+        std::string bad = base;
+        bad[pos] = '\xC3'; // a lead byte followed by ASCII
+        INFO(pos);
+        CHECK_FALSE(escapes_valid(bad));
+        std::string nul = base;
+        nul[pos] = '\0';
+        CHECK_FALSE(escapes_valid(nul));
+        std::string good = base;
+        good.replace(pos, 2, "\xC3\xA9"); // a sequence across a word boundary at pos 7
+        CHECK(escapes_valid(good));
+        std::string four = base;
+        four.replace(pos, 4, "\xF0\x9F\x98\x80");
+        CHECK(escapes_valid(four.substr(0, 20)) == (pos + 4 <= 20)); // cut in half past 16
+    }
+    CHECK_FALSE(escapes_valid("caf\xC3")); // cut short at the end
+    CHECK_FALSE(escapes_valid("surrogate \xED\xA0\x80 encoded"));
+    CHECK_FALSE(escapes_valid("overlong \xC0\xAF slash"));
+    CHECK_FALSE(escapes_valid("beyond \xF4\x90\x80\x80 U+10FFFF"));
+    // the escape itself is unchanged: NUL as \u0000, other bytes as they are
+    CHECK(escaped(std::string("a\0b", 3)) == "a\\u0000b");
+    std::mt19937 rng(6);
+    for (int n = 0; n < 20000; ++n) {
+        std::string s(rng() % 24, ' ');
+        for (char &c : s)
+            c = static_cast<char>("a\"\\\n\x01\x00\x7f\xC3\xA9\xE2\x82\xAC\xF0\x9F\xED\xA0\xBF\xC0"[rng() % 20]);
+        escapes_valid(s);
+    }
+}
+
+TEST_CASE("json_number_fits_numeric: numeric's limits once the exponent is applied", "[json_escape]") {
+    CHECK(fits("0"));
+    CHECK(fits("-12.50"));
+    CHECK(fits("1e131071"));
+    CHECK_FALSE(fits("1e131072"));
+    CHECK(fits("10.5e131070"));
+    CHECK_FALSE(fits("10.5e131071"));
+    CHECK(fits(std::string(131072, '9')));
+    CHECK_FALSE(fits(std::string(131073, '9')));
+    CHECK(fits("0." + std::string(16383, '1')));
+    CHECK_FALSE(fits("0." + std::string(16384, '1')));
+    CHECK_FALSE(fits("0." + std::string(16384, '0'))); // trailing zeros are display scale
+    CHECK(fits("0.5e-16382"));
+    CHECK_FALSE(fits("0.5e-16383"));
+    CHECK(fits("1E+5"));
+    CHECK_FALSE(fits("1e999999"));
+    CHECK_FALSE(fits("1e-999999"));
+    CHECK(fits("0e999999")); // zero has no weight
+    CHECK_FALSE(fits("0e1073741823"));
+    CHECK_FALSE(fits("0e-16384"));
+    CHECK_FALSE(fits("1e99999999999999999999999"));
+    CHECK(fits("1e0000000000000000000005"));
+    CHECK_FALSE(fits("NaN"));
+    CHECK_FALSE(fits("1."));
+}
+
+TEST_CASE("append_json_text_checked: what the json type accepts and jsonb does not", "[json_escape]") {
+    using bemi::JsonTextIssue;
+    std::string copy;
+    CHECK(text_issue("{\"a\": [1, 2.5e3, \"x\\u00e9\\ud83d\\ude00\"],\n\"b\":\r\nnull}", &copy) == JsonTextIssue::None);
+    CHECK(copy == "{\"a\": [1, 2.5e3, \"x\\u00e9\\ud83d\\ude00\"], \"b\":  null}");
+    CHECK(text_issue("{\"n\": 1e999999}") == JsonTextIssue::NotJsonb);
+    CHECK(text_issue("[1e-999999]") == JsonTextIssue::NotJsonb);
+    CHECK(text_issue("\"\\u0000\"") == JsonTextIssue::NotJsonb);
+    CHECK(text_issue("\"\\\\u0000\"") == JsonTextIssue::None); // an escaped backslash, then text
+    CHECK(text_issue("\"\\ud800\"") == JsonTextIssue::NotJsonb);
+    CHECK(text_issue("\"\\ud800\\u0041\"") == JsonTextIssue::NotJsonb);
+    CHECK(text_issue("\"\\udc00\"") == JsonTextIssue::NotJsonb);
+    CHECK(text_issue("{\"1e999999\": \"1e999999\"}") == JsonTextIssue::None); // strings, not numbers
+    CHECK(text_issue("\"caf\xC3\"") == JsonTextIssue::InvalidText);
+    CHECK(text_issue(std::string("\"a\0b\"", 5)) == JsonTextIssue::InvalidText);
+    CHECK(text_issue("\"caf\xC3\xA9\"") == JsonTextIssue::None);
+    CHECK(text_issue("\"unterminated") == JsonTextIssue::NotJsonb);
+    CHECK(text_issue("-0.0e-16382") == JsonTextIssue::None);
+}
