@@ -9,7 +9,9 @@
 //
 // A change acknowledged is stored; a change stored but not acknowledged (the worker died
 // between the two) is delivered again and skipped by the origin's progress, and by
-// ON CONFLICT (transaction_id, seq) DO NOTHING as a second guard.
+// ON CONFLICT on its identity (capture, commit_position, seq) as a second guard. A batch
+// that stalls on one transaction stores and acknowledges the transactions before it, and
+// shows the stalled one's commit position in bemi.status (bemi.skip_transaction()).
 //
 // C-style on purpose: no object with a destructor is alive across PostgreSQL calls, which
 // may raise ERROR (longjmp) at any point.
@@ -102,6 +104,7 @@ bool attach() {
         e->confirmed = InvalidXLogRecPtr;
         e->capture_start = InvalidXLogRecPtr;
         e->caught_up_at = 0;
+        e->stalled_at = InvalidXLogRecPtr;
         set_state(e, "starting");
         W.entry = e;
     }
@@ -148,6 +151,16 @@ void publish_error(const char *message) {
     LWLockRelease(shared->lock);
 }
 
+// A batch stopped at the transaction committed at position: what came before it is stored.
+void publish_stall(XLogRecPtr position, const char *message) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    set_state(W.entry, "backoff");
+    set_error(W.entry, message);
+    W.entry->stalled_at = position;
+    W.entry->confirmed = W.confirmed;
+    LWLockRelease(shared->lock);
+}
+
 void publish_idle(TimestampTz now) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     W.entry->confirmed = W.confirmed;
@@ -165,6 +178,7 @@ void publish_batch(XLogRecPtr upto, bool caught_up, TimestampTz sampled_at, int6
     e->changes += static_cast<uint64>(stored);
     e->batches += 1;
     e->last_batch_at = GetCurrentTimestamp();
+    e->stalled_at = InvalidXLogRecPtr;
     set_state(e, "ingesting");
     LWLockRelease(shared->lock);
 }
@@ -364,14 +378,16 @@ void read_slot(SlotInfo *info) {
     info->restart = column_isnull(4) ? InvalidXLogRecPtr : DatumGetLSN(column(4));
 }
 
-// The latest capture_history event of our slot: 0 none, 1 capture_started or gap (capture
-// running from *point), 2 capture_stopped (*point = where the lost range starts).
+// The latest capture_history event of our slot in this cluster and database (rows restored
+// from another cluster or database describe another slot, even under the same name): 0 none,
+// 1 capture_started or gap (capture running from *point), 2 capture_stopped (*point = where
+// the lost range starts).
 int latest_history(XLogRecPtr *point) {
     const Oid types[1] = {TEXTOID};
     Datum values[1] = {text_datum(W.slot)};
     const int n = run("SELECT event OPERATOR(pg_catalog.=) 'capture_stopped', "
                       "CASE WHEN event OPERATOR(pg_catalog.=) 'capture_stopped' THEN gap_from ELSE consistent_point END "
-                      "FROM bemi.capture_history WHERE slot_name OPERATOR(pg_catalog.=) $1 "
+                      "FROM bemi._own_capture_history WHERE slot_name OPERATOR(pg_catalog.=) $1 "
                       "AND event OPERATOR(pg_catalog.=) ANY (ARRAY['capture_started', 'gap', 'capture_stopped']) "
                       "ORDER BY id DESC LIMIT 1",
                       1, types, values, SPI_OK_SELECT);
@@ -388,10 +404,18 @@ void record_event(const char *event, XLogRecPtr consistent, XLogRecPtr gap_from,
     const Oid types[6] = {TEXTOID, TEXTOID, PG_LSNOID, PG_LSNOID, PG_LSNOID, TEXTOID};
     Datum values[6] = {text_datum(event),         text_datum(W.slot),       LSNGetDatum(consistent),
                        LSNGetDatum(gap_from),      LSNGetDatum(gap_to),      text_datum(detail ? detail : "")};
-    (void) run("INSERT INTO bemi.capture_history (event, slot_name, consistent_point, gap_from, gap_to, detail) "
-               "VALUES ($1, $2, NULLIF($3, '0/0'::pg_catalog.pg_lsn), NULLIF($4, '0/0'::pg_catalog.pg_lsn), "
-               "NULLIF($5, '0/0'::pg_catalog.pg_lsn), NULLIF($6, ''))",
-               6, types, values, SPI_OK_INSERT);
+    (void) run("SELECT bemi._record_capture_event($1, $2, NULLIF($3, '0/0'::pg_catalog.pg_lsn), "
+               "NULLIF($4, '0/0'::pg_catalog.pg_lsn), NULLIF($5, '0/0'::pg_catalog.pg_lsn), NULLIF($6, ''))",
+               6, types, values, SPI_OK_SELECT);
+}
+
+// True when bemi.capture_history holds rows of another cluster or database: this database was
+// restored from a dump, or upgraded with pg_upgrade (a new system identifier).
+bool history_from_elsewhere() {
+    (void) run("SELECT EXISTS (SELECT FROM bemi.capture_history h WHERE NOT EXISTS "
+               "(SELECT FROM bemi._own_capture_history o WHERE o.id OPERATOR(pg_catalog.=) h.id))",
+               0, nullptr, nullptr, SPI_OK_SELECT);
+    return DatumGetBool(column(1));
 }
 
 // Where stored changes end, as far as we know without the slot: every transaction that
@@ -497,7 +521,14 @@ Outcome step() {
         begin();
         if (!extension_installed()) // dropped while the slot was being created
             stop_and_exit();
-        if (latest == 0)
+        if (latest == 0 && history_from_elsewhere())
+            // Restored or upgraded: the changes between the end of the earlier life's capture
+            // and this point (none if bemi.sync() ran before the dump or the stop) are not
+            // captured; where the earlier one ended lies in another cluster's WAL.
+            record_event("gap", consistent, InvalidXLogRecPtr, consistent,
+                         "capture restarted in a restored or upgraded database: the earlier capture's rows come "
+                         "from another cluster or database");
+        else if (latest == 0)
             record_event("capture_started", consistent, InvalidXLogRecPtr, InvalidXLogRecPtr, nullptr);
         else
             record_event("gap", consistent, gap_from, consistent, "capture restarted with a new replication slot");
@@ -538,26 +569,46 @@ Outcome step() {
     }
     const XLogRecPtr upto = flush - slot.confirmed > kMaxBatchBytes ? slot.confirmed + kMaxBatchBytes : flush;
 
-    // txn 1: store.
+    // txn 1: store. A stalled transaction (one that neither its rows nor a marker row could
+    // store) ends the batch before it: acknowledge is then the last stored commit's end.
     publish_state("ingesting");
     {
         const Oid types[3] = {NAMEOID, TEXTOID, PG_LSNOID};
         Datum values[3] = {name_datum(W.slot), text_datum(W.origin), LSNGetDatum(upto)};
-        (void) run("SELECT bemi._ingest($1, $2, $3)", 3, types, values, SPI_OK_SELECT);
+        (void) run("SELECT inserted, acknowledge, stalled_at, stall_error FROM bemi._ingest($1, $2, $3)", 3, types,
+                   values, SPI_OK_SELECT);
     }
     const int64 stored = DatumGetInt64(column(1));
+    const XLogRecPtr acknowledge = DatumGetLSN(column(2));
+    const XLogRecPtr stalled_at = column_isnull(3) ? InvalidXLogRecPtr : DatumGetLSN(column(3));
+    char stall_error[kErrorLength];
+    stall_error[0] = '\0';
+    if (stalled_at != InvalidXLogRecPtr) {
+        char *reason = column_isnull(4) ? nullptr : TextDatumGetCString(column(4));
+        snprintf(stall_error, sizeof stall_error, "stalled at the transaction committed at %X/%X: %s",
+                 lsn_hi(stalled_at), lsn_lo(stalled_at), reason ? reason : "unknown error");
+    }
     finish();
 
     // txn 2: acknowledge what txn 1 stored.
-    begin();
-    {
+    if (acknowledge > slot.confirmed) {
+        begin();
         const Oid types[2] = {TEXTOID, PG_LSNOID};
-        Datum values[2] = {text_datum(W.slot), LSNGetDatum(upto)};
+        Datum values[2] = {text_datum(W.slot), LSNGetDatum(acknowledge)};
         (void) run("SELECT pg_catalog.pg_replication_slot_advance($1::pg_catalog.name, $2)", 2, types, values,
                    SPI_OK_SELECT);
+        finish();
+        W.confirmed = acknowledge;
     }
-    finish();
-    W.confirmed = upto;
+    if (stalled_at != InvalidXLogRecPtr) {
+        ereport(WARNING, (errmsg("bemi: %s", stall_error),
+                          errhint("Every transaction before it is stored. If the cause cannot be fixed, "
+                                  "SELECT bemi.skip_transaction('%X/%X') skips it (recorded in bemi.capture_history).",
+                                  lsn_hi(stalled_at), lsn_lo(stalled_at))));
+        publish_stall(stalled_at, stall_error);
+        W.ready = false;
+        return kFailed;
+    }
     publish_batch(upto, upto == flush, now, stored);
     return upto == flush ? kBatch : kAgain;
 }

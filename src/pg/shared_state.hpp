@@ -46,6 +46,10 @@ struct DatabaseEntry {
     TimestampTz last_batch_at;
     char last_error[kErrorLength];
     TimestampTz last_error_at;
+    // The commit position of the transaction ingestion stopped at (a record that neither it
+    // nor its marker row could store, last_error says why); invalid while nothing is stalled.
+    // bemi.skip_transaction() skips exactly this transaction.
+    XLogRecPtr stalled_at;
 };
 
 struct SharedState {

@@ -145,7 +145,7 @@ Datum bemi_worker_status(PG_FUNCTION_ARGS) {
         elog(ERROR, "bemi._worker_status: return type must be a row type");
     desc = BlessTupleDesc(desc);
 
-    constexpr int kColumns = 12;
+    constexpr int kColumns = 13;
     Datum values[kColumns];
     bool nulls[kColumns];
     for (int i = 0; i < kColumns; ++i) {
@@ -212,6 +212,10 @@ Datum bemi_worker_status(PG_FUNCTION_ARGS) {
             }
             values[11] = BoolGetDatum(copy.wanted);
             nulls[11] = false;
+            if (copy.stalled_at != InvalidXLogRecPtr) {
+                values[12] = LSNGetDatum(copy.stalled_at);
+                nulls[12] = false;
+            }
         }
     }
     HeapTuple tuple = heap_form_tuple(desc, values, nulls);
