@@ -341,14 +341,21 @@ bool setup_origin() {
     return true;
 }
 
-// Origins named bemi_ingest_<oid> of databases that no longer exist: DROP DATABASE ... WITH
-// (FORCE) terminates the worker before it can drop its origin (the server drops the slot).
+// Origins named bemi_ingest_<oid> of databases that no longer exist (DROP DATABASE ... WITH
+// (FORCE) terminates the worker before it can drop its origin; the server drops the slot), and
+// origins bemi_ingest_restore_<pid> of restoring sessions that have ended.
 // The launcher cannot read pg_replication_origin (it has no database), so workers do this.
 void drop_orphan_origins() {
     (void) run("SELECT pg_catalog.pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o "
                "WHERE o.roname OPERATOR(pg_catalog.~) '^bemi_ingest_[0-9]+$' "
                "AND NOT EXISTS (SELECT FROM pg_catalog.pg_database d WHERE d.oid::pg_catalog.text "
                "OPERATOR(pg_catalog.=) pg_catalog.substr(o.roname, 13))",
+               0, nullptr, nullptr, SPI_OK_SELECT);
+    // Origins of restoring sessions (bemi.restoring, src/pg/restore_session.cpp) that ended.
+    (void) run("SELECT pg_catalog.pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o "
+               "WHERE o.roname OPERATOR(pg_catalog.~) '^bemi_ingest_restore_[0-9]+$' "
+               "AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid::pg_catalog.text "
+               "OPERATOR(pg_catalog.=) pg_catalog.substr(o.roname, 21))",
                0, nullptr, nullptr, SPI_OK_SELECT);
 }
 

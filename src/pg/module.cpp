@@ -2,6 +2,7 @@
 #include "pg/postgres_headers.hpp"
 
 #include "pg/capture_hooks.hpp"
+#include "pg/restore_session.hpp"
 #include "pg/settings.hpp"
 #include "pg/workers.hpp"
 
@@ -16,6 +17,7 @@ PGDLLEXPORT void _PG_init(void);
 void _PG_init(void) {
     bemi_pg::define_settings();
     bemi_pg::install_capture_hooks();
+    bemi_pg::install_restore_session();
     if (process_shared_preload_libraries_in_progress)
         bemi_pg::workers_init_preload();
 }
