@@ -156,22 +156,22 @@ extra_clusters+=("$work/s/data")
 sport=$(BEMI_SHARED_PRELOAD=bemi start_extra "$work/s") && [[ -n $sport ]] || bemi_fail "could not start the source cluster"
 extra_clusters+=("$work/t/data")
 tport=$(BEMI_SHARED_PRELOAD=bemi start_extra "$work/t") && [[ -n $tport ]] || bemi_fail "could not start the target cluster"
-ps() { PGHOST=$work/s psql -X -q -A -t -v ON_ERROR_STOP=1 -p "$sport" "$@"; }
-pt() { PGHOST=$work/t psql -X -q -A -t -v ON_ERROR_STOP=1 -p "$tport" "$@"; }
-ps -c "CREATE DATABASE app" >/dev/null
+on_s() { PGHOST=$work/s psql -X -q -A -t -v ON_ERROR_STOP=1 -p "$sport" "$@"; }
+on_t() { PGHOST=$work/t psql -X -q -A -t -v ON_ERROR_STOP=1 -p "$tport" "$@"; }
+on_s -c "CREATE DATABASE app" >/dev/null
 for _ in 1 2 3; do   # a switch moves only past a segment something was written to
-    ps -d app -c "SET client_min_messages = warning" -c "CREATE TABLE IF NOT EXISTS public.filler (x int)" -c "INSERT INTO public.filler VALUES (1)" \
+    on_s -d app -c "SET client_min_messages = warning" -c "CREATE TABLE IF NOT EXISTS public.filler (x int)" -c "INSERT INTO public.filler VALUES (1)" \
         -c "SELECT pg_switch_wal()" >/dev/null
 done
 for _ in $(seq 1 15); do
-    ps -d app -c "DO \$\$ BEGIN FOR i IN 1..20 LOOP PERFORM txid_current(); COMMIT; END LOOP; END \$\$" >/dev/null
+    on_s -d app -c "DO \$\$ BEGIN FOR i IN 1..20 LOOP PERFORM txid_current(); COMMIT; END LOOP; END \$\$" >/dev/null
 done
-ps -c "DROP DATABASE app" >/dev/null
+on_s -c "DROP DATABASE app" >/dev/null
 PGHOST=$work/s make_source "$sport" app
-s_changes=$(ps -d app -c "$changes_digest")
-s_history=$(ps -d app -c "$history_digest")
+s_changes=$(on_s -d app -c "$changes_digest")
+s_history=$(on_s -d app -c "$history_digest")
 PGHOST=$work/s bemi_as_pg "$bindir/pg_dump" -h "$work/s" -p "$sport" -U postgres -Fc -f "$work/s.dump" app
-pt -c "CREATE DATABASE app" >/dev/null
+on_t -c "CREATE DATABASE app" >/dev/null
 PGOPTIONS='-c bemi.restoring=on' bemi_as_pg "$bindir/pg_restore" -h "$work/t" -p "$tport" -U postgres \
     -d app "$work/s.dump"
 N=200
@@ -180,7 +180,7 @@ PGHOST=$work/t SWITCH_EVERY=25 check_restored "$tport" app "$s_changes" "$s_hist
 # (transaction_id, seq) with restored ones (the old key would have dropped them), and new
 # commit positions lie both below and above restored ones (commit_position alone would
 # misorder them). (capture, commit_position, seq) still puts every restored record first.
-read -r xid_overlap lsn_below lsn_above ordered <<<"$(pt -F ' ' -d app -c "
+read -r xid_overlap lsn_below lsn_above ordered <<<"$(on_t -F ' ' -d app -c "
     WITH o AS (SELECT * FROM bemi.changes WHERE after->>'note' IS DISTINCT FROM 'after restore'),
          n AS (SELECT * FROM bemi.changes WHERE after->>'note' = 'after restore')
     SELECT (SELECT count(*) FROM n JOIN o USING (transaction_id, seq)),
@@ -191,6 +191,6 @@ read -r xid_overlap lsn_below lsn_above ordered <<<"$(pt -F ' ' -d app -c "
 [[ $xid_overlap -gt 0 && $lsn_below -gt 0 && $lsn_above -gt 0 ]] ||
     bemi_fail "no overlap forced: $xid_overlap records share (transaction_id, seq), $lsn_below/$lsn_above commit positions below/above the restored ones"
 [[ $ordered == t ]] || bemi_fail "ORDER BY capture, commit_position, seq does not put the restored records first"
-[[ $(pt -d app -c "SELECT count(DISTINCT system_identifier) FROM bemi.capture_history") == 2 ]] ||
+[[ $(on_t -d app -c "SELECT count(DISTINCT system_identifier) FROM bemi.capture_history") == 2 ]] ||
     bemi_fail "the restore boundary (another cluster) is not visible in bemi.capture_history"
 echo "ok: another cluster: $xid_overlap new records reuse a restored (transaction_id, seq), $lsn_below commit below and $lsn_above above the restored ones; none lost or doubled, restored ones ordered first"
