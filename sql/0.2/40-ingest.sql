@@ -167,7 +167,8 @@ $$;
 --   - keep the transactions whose COMMIT record ends after the origin's progress (the end of
 --     the last transaction already stored): the others were stored by an earlier batch whose
 --     acknowledgement did not happen;
---   - insert their row records under the capture of the slot, ON CONFLICT on the identity
+--   - insert their row records under this_capture (the worker passes its slot's,
+--     bemi._current_capture(slot)), ON CONFLICT on the identity
 --     (capture, commit_position, seq): only the same capture delivering the same commit again
 --     can conflict, and then the row is already there;
 --   - set the origin's progress to the last transaction's commit end: it commits with the rows.
@@ -176,21 +177,22 @@ $$;
 -- position the worker may acknowledge to the slot (upto, unless a transaction stalled), and,
 -- when one did, its commit position and error.
 CREATE FUNCTION bemi._ingest(slot pg_catalog.name, origin pg_catalog.text, upto pg_catalog.pg_lsn,
+                             this_capture pg_catalog.uuid,
                              OUT inserted pg_catalog.int8, OUT acknowledge pg_catalog.pg_lsn,
                              OUT stalled_at pg_catalog.pg_lsn, OUT stall_error pg_catalog.text)
-    LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
     SET standard_conforming_strings = on  -- '\u0000' below is six characters
 AS $$
 DECLARE
     stored_upto pg_lsn := coalesce(pg_replication_origin_progress(origin, true), '0/0'::pg_lsn);
-    this_capture uuid := bemi._current_capture(slot);
     last_end pg_lsn;
     last_committed_at timestamptz;
     state text;
 BEGIN
-    IF this_capture IS NULL THEN
-        RAISE EXCEPTION 'bemi: no capture recorded for slot "%" in bemi.capture_history', slot;
+    IF slot IS NULL OR origin IS NULL OR upto IS NULL OR this_capture IS NULL THEN
+        RAISE EXCEPTION 'bemi: no capture recorded for slot "%" in bemi.capture_history', slot
+            USING HINT = 'bemi._ingest is the ingestion worker''s: it passes bemi._current_capture(slot).';
     END IF;
     acknowledge := upto;
     BEGIN
@@ -254,7 +256,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION bemi._ingest(pg_catalog.name, pg_catalog.text, pg_catalog.pg_lsn) IS
+COMMENT ON FUNCTION bemi._ingest(pg_catalog.name, pg_catalog.text, pg_catalog.pg_lsn, pg_catalog.uuid) IS
     'Ingestion worker: stores one batch of the slot in bemi.changes (call only from the worker)';
 
 -- The slow path of a batch whose insert failed: each record in a subtransaction of its own. A
@@ -391,7 +393,7 @@ REVOKE ALL ON TABLE bemi.capture_history FROM PUBLIC;
 REVOKE ALL ON TABLE bemi._own_capture_history FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION
     bemi._record_jsonb(pg_catalog.text),
-    bemi._ingest(pg_catalog.name, pg_catalog.text, pg_catalog.pg_lsn),
+    bemi._ingest(pg_catalog.name, pg_catalog.text, pg_catalog.pg_lsn, pg_catalog.uuid),
     bemi._ingest_by_record(pg_catalog.name, pg_catalog.pg_lsn, pg_catalog.pg_lsn, pg_catalog.uuid),
     bemi._record_capture_event(pg_catalog.text, pg_catalog.text, pg_catalog.pg_lsn, pg_catalog.pg_lsn,
                                pg_catalog.pg_lsn, pg_catalog.text),

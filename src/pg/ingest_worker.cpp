@@ -2,7 +2,7 @@
 // stores every record of its slot in bemi.changes exactly once (docs/ingestion.md):
 //
 //   txn 1: X := flushed WAL position (a batch is capped at kMaxBatchBytes past the slot);
-//          bemi._ingest(slot, origin, X): peek the slot up to X, insert the row records of the
+//          bemi._ingest(slot, origin, X, capture): peek the slot up to X, insert the row records of the
 //          transactions the replication origin does not cover yet, and set the origin's
 //          progress to the last one's commit end, atomically with the rows; commit.
 //   txn 2: pg_replication_slot_advance(slot, X): acknowledge, only once txn 1 has committed.
@@ -290,7 +290,8 @@ bool extension_installed() {
         return false;
     if (OidIsValid(W.extension) && W.extension != ext)
         return false;
-    run("SELECT pg_catalog.to_regprocedure('bemi._ingest(pg_catalog.name,pg_catalog.text,pg_catalog.pg_lsn)') "
+    run("SELECT pg_catalog.to_regprocedure('bemi._ingest(pg_catalog.name,pg_catalog.text,pg_catalog.pg_lsn,"
+        "pg_catalog.uuid)') "
         "IS NOT NULL",
         0, nullptr, nullptr, SPI_OK_SELECT);
     if (!DatumGetBool(column(1)))
@@ -582,8 +583,9 @@ Outcome step() {
     {
         const Oid types[3] = {NAMEOID, TEXTOID, PG_LSNOID};
         Datum values[3] = {name_datum(W.slot), text_datum(W.origin), LSNGetDatum(upto)};
-        (void) run("SELECT inserted, acknowledge, stalled_at, stall_error FROM bemi._ingest($1, $2, $3)", 3, types,
-                   values, SPI_OK_SELECT);
+        (void) run("SELECT inserted, acknowledge, stalled_at, stall_error "
+                   "FROM bemi._ingest($1, $2, $3, bemi._current_capture($1))",
+                   3, types, values, SPI_OK_SELECT);
     }
     const int64 stored = DatumGetInt64(column(1));
     const XLogRecPtr acknowledge = DatumGetLSN(column(2));
