@@ -284,6 +284,7 @@ DECLARE
     stall boolean;
     op text;
     txn_inserted int8;
+    n int8;
 BEGIN
     inserted := 0;
     -- The peek again, as text; each record is numbered within its transaction (BEGIN is 0), and
@@ -326,7 +327,8 @@ BEGIN
                        (SELECT pg_catalog.array_agg(t) FROM pg_catalog.jsonb_array_elements_text(r->'unchanged_toast') t),
                        r->'actor', r->'fallback', this_capture
                 ON CONFLICT (capture, commit_position, seq) DO NOTHING;
-                txn_inserted := txn_inserted + 1;
+                GET DIAGNOSTICS n = ROW_COUNT;
+                txn_inserted := txn_inserted + n;
                 CONTINUE;
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
@@ -360,7 +362,8 @@ BEGIN
                                 'reason', 'unstorable', 'error', message, 'sqlstate', state)),
                             this_capture)
                     ON CONFLICT (capture, commit_position, seq) DO NOTHING;
-                    txn_inserted := txn_inserted + 1;
+                    GET DIAGNOSTICS n = ROW_COUNT;
+                    txn_inserted := txn_inserted + n;
                     RAISE WARNING 'bemi: a record of the transaction committed at % could not be stored: %',
                         pg_catalog.pg_lsn((txn.commit_record->>'commit_position')::numeric), message
                         USING HINT = 'A marker row (fallback reason "unstorable") stands in for it in bemi.changes.';
