@@ -33,7 +33,7 @@ SELECT c::regclass AS dumped, extcondition[array_position(extconfig, c)] AS cond
              'bemi.excluded_tables'::regclass, 'bemi.replica_identity_schemas'::regclass)
  ORDER BY c::regclass::text;
 
--- The CHECK on operation and the unique (transaction_id, seq). Terse: the failing row's
+-- The CHECK on operation and the unique (capture, commit_position, seq). Terse: the failing row's
 -- DETAIL shows created_at. Negative transaction ids never come from the worker.
 \set VERBOSITY terse
 INSERT INTO bemi.changes (primary_key, before, after, context, database, schema, "table", operation,

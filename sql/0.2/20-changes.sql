@@ -33,7 +33,7 @@ CREATE TABLE bemi.changes (
     operation       pg_catalog.text NOT NULL
         CONSTRAINT changes_operation_check
         CHECK (operation OPERATOR(pg_catalog.=) ANY
-               (ARRAY['CREATE', 'UPDATE', 'DELETE', 'TRUNCATE']::pg_catalog.text[])),
+               (ARRAY['CREATE', 'UPDATE', 'DELETE', 'TRUNCATE', 'UNKNOWN']::pg_catalog.text[])),
     committed_at    pg_catalog.timestamptz NOT NULL,
     transaction_id  pg_catalog.int8 NOT NULL,
     seq             pg_catalog.int4 NOT NULL,
@@ -50,9 +50,15 @@ CREATE TABLE bemi.changes (
     -- exactly, each with its column and reason (docs/record-format.md). NULL when absent.
     actor           pg_catalog.jsonb,
     fallback        pg_catalog.jsonb,
-    -- (transaction_id, seq) identifies a record however often the same WAL is decoded: the
-    -- worker inserts with ON CONFLICT (transaction_id, seq) DO NOTHING.
-    CONSTRAINT changes_transaction_id_seq_key UNIQUE (transaction_id, seq)
+    -- The capture (one replication slot's life, bemi.capture_history.capture) that stored the
+    -- row. (capture, commit_position, seq) identifies and orders a record: transaction ids and
+    -- WAL positions are reused by another cluster after a restore, and a restored capture is
+    -- another capture. NULL only for rows written by hand.
+    capture         pg_catalog.uuid,
+    -- A genuine duplicate (the same capture delivering the same commit again) is recognised by
+    -- this key; a change of another capture can never collide with it.
+    CONSTRAINT changes_capture_commit_position_seq_key
+        UNIQUE NULLS NOT DISTINCT (capture, commit_position, seq)
 );
 
 -- A record's history: WHERE schema = ... AND "table" = ... AND primary_key = ... ORDER BY committed_at.
@@ -81,27 +87,29 @@ COMMENT ON COLUMN bemi.changes.context IS 'Application context in force for the 
 COMMENT ON COLUMN bemi.changes.database IS 'Database the change was made in';
 COMMENT ON COLUMN bemi.changes.schema IS 'Schema of the changed table (of the leaf partition for partitioned tables)';
 COMMENT ON COLUMN bemi.changes."table" IS 'The changed table (the leaf partition for partitioned tables)';
-COMMENT ON COLUMN bemi.changes.operation IS 'CREATE (INSERT), UPDATE, DELETE or TRUNCATE';
+COMMENT ON COLUMN bemi.changes.operation IS 'CREATE (INSERT), UPDATE, DELETE or TRUNCATE; UNKNOWN only in a marker row of an unstorable record that could not be read';
 COMMENT ON COLUMN bemi.changes.committed_at IS 'Commit time of the transaction';
 COMMENT ON COLUMN bemi.changes.transaction_id IS '64-bit transaction id (epoch and xid)';
-COMMENT ON COLUMN bemi.changes.seq IS '0-based ordinal of the change in its transaction; unique with transaction_id';
+COMMENT ON COLUMN bemi.changes.seq IS '0-based ordinal of the change in its transaction: (capture, commit_position, seq) identifies and orders records';
+COMMENT ON COLUMN bemi.changes.capture IS
+    'The capture (bemi.capture_history.capture: one replication slot''s life) that stored the row; captures are ordered by their uuid (time-ordered)';
 COMMENT ON COLUMN bemi.changes.position IS 'WAL position (LSN) of the change, as an integer; shared by the rows of one multi-row statement';
-COMMENT ON COLUMN bemi.changes.commit_position IS 'WAL position (LSN) of the transaction''s commit, as an integer: orders transactions';
+COMMENT ON COLUMN bemi.changes.commit_position IS 'WAL position (LSN) of the transaction''s commit, as an integer: orders the transactions of one capture';
 COMMENT ON COLUMN bemi.changes.created_at IS 'When the worker stored the row';
 COMMENT ON COLUMN bemi.changes.previous_primary_key IS
     'On an UPDATE that changed the key: the key before; otherwise NULL';
 COMMENT ON COLUMN bemi.changes.actor IS
     'Who made the change as the server knows it: session_user, current_user (when different), application_name; NULL where the extension did not capture the change';
 COMMENT ON COLUMN bemi.changes.fallback IS
-    'Values recorded in a substitute form because the record could not carry them exactly (column, image and reason each); NULL when every value is exact';
+    'Values recorded in a substitute form because the record could not carry them exactly (column, image and reason each); a marker row of a record that could not be stored has [{"reason": "unstorable", "error": ...}]; NULL when every value is exact';
 COMMENT ON COLUMN bemi.changes.unchanged_toast IS
     'Columns left out of "after": unchanged out-of-line values the WAL does not carry (see REPLICA IDENTITY FULL)';
 
 -- Rows of an extension's tables are not dumped unless marked: the audit trail is user data and
 -- must survive pg_dump / pg_restore. The identity sequence is marked too, so that rows
 -- inserted after a restore do not reuse ids (marking a table does not cover its sequence).
--- Restoring the dump re-inserts the rows, and bemi records those inserts as changes of
--- bemi.changes itself, like any other write to it (docs/security.md).
+-- A restore run with bemi.restoring = on (docs/ingestion.md, "Dump, restore and upgrade") is not
+-- recorded; without it, the restore's inserts are recorded like any other write.
 SELECT pg_catalog.pg_extension_config_dump('bemi.changes', '');
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('bemi.changes', 'id')::pg_catalog.regclass, '');

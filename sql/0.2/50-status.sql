@@ -14,7 +14,8 @@ CREATE FUNCTION bemi._worker_status(
     OUT last_batch_at pg_catalog.timestamptz,
     OUT last_error pg_catalog.text,
     OUT last_error_at pg_catalog.timestamptz,
-    OUT wanted pg_catalog.bool)
+    OUT wanted pg_catalog.bool,
+    OUT stalled_at pg_catalog.pg_lsn)
     RETURNS record
     LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'bemi_worker_status';
@@ -37,12 +38,13 @@ SELECT pg_catalog.current_database()::pg_catalog.text AS database,
        END AS lag_seconds,
        w.changes AS changes_ingested,
        (SELECT pg_catalog.count(*) FROM bemi.capture_history g
-         WHERE g.event OPERATOR(pg_catalog.=) 'gap') AS gaps,
+         WHERE g.event OPERATOR(pg_catalog.=) ANY (ARRAY['gap', 'transaction_skipped']::pg_catalog.text[])) AS gaps,
        w.last_error,
-       w.last_error_at
+       w.last_error_at,
+       w.stalled_at
   FROM bemi._worker_status() w
   LEFT JOIN pg_catalog.pg_replication_slots s ON s.slot_name OPERATOR(pg_catalog.=) w.slot_name::pg_catalog.name
-  LEFT JOIN LATERAL (SELECT g.consistent_point FROM bemi.capture_history g
+  LEFT JOIN LATERAL (SELECT g.consistent_point FROM bemi._own_capture_history g
                       WHERE g.event OPERATOR(pg_catalog.=) ANY (ARRAY['capture_started', 'gap']::pg_catalog.text[])
                       ORDER BY g.id DESC LIMIT 1) h ON true;
 COMMENT ON VIEW bemi.status IS
@@ -55,7 +57,53 @@ COMMENT ON COLUMN bemi.status.lag_bytes IS 'WAL written but not yet acknowledged
 COMMENT ON COLUMN bemi.status.lag_seconds IS
     '0 when nothing is waiting; else seconds since the last moment at which everything flushed was stored: every change committed before now() - lag_seconds is in bemi.changes';
 COMMENT ON COLUMN bemi.status.changes_ingested IS 'Rows this worker inserted since the server started';
-COMMENT ON COLUMN bemi.status.gaps IS 'Ranges of changes lost (see bemi.capture_history); 0 unless a slot was lost';
+COMMENT ON COLUMN bemi.status.gaps IS 'Ranges of changes lost and transactions skipped (see bemi.capture_history); 0 unless a slot was lost, a restore or upgrade restarted capture, or a transaction was skipped';
+COMMENT ON COLUMN bemi.status.stalled_at IS
+    'Commit position of the transaction ingestion is stopped at (its error: last_error); NULL unless stalled. See bemi.skip_transaction()';
+
+-- The operator's way out of a stall nobody can fix from SQL (docs/ingestion.md): skips the
+-- whole transaction bemi.status shows in stalled_at, without dropping the slot, and records it
+-- in bemi.capture_history (who, when, which position). Only that transaction: the worker has
+-- stored and acknowledged every one before it, so moving the slot's confirmed position just
+-- past its commit record acknowledges it alone (decoding skips a transaction whose commit
+-- record starts before the confirmed position). Superuser only: skipping loses audit data.
+CREATE FUNCTION bemi.skip_transaction(commit_position pg_catalog.pg_lsn)
+    RETURNS pg_catalog.pg_lsn
+    LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w record;
+    confirmed pg_lsn;
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'permission denied to skip a transaction of bemi''s capture'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only a superuser may skip a transaction: its changes are never recorded.';
+    END IF;
+    SELECT * INTO w FROM bemi._worker_status();
+    IF w.stalled_at IS DISTINCT FROM commit_position THEN
+        RAISE EXCEPTION 'bemi: ingestion is not stalled at %', commit_position
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('bemi.status.stalled_at is %s.', coalesce(w.stalled_at::text, 'NULL (nothing is stalled)')),
+                  HINT = 'Pass the stalled_at position bemi.status shows; only that transaction can be skipped.';
+    END IF;
+    SELECT s.confirmed_flush_lsn INTO confirmed FROM pg_replication_slots s WHERE s.slot_name = w.slot_name;
+    IF confirmed IS NULL OR confirmed > commit_position THEN
+        RAISE EXCEPTION 'bemi: slot "%" is already past %', w.slot_name, commit_position
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'The transaction was stored or skipped meanwhile: check bemi.status.';
+    END IF;
+    PERFORM bemi._record_capture_event('transaction_skipped', w.slot_name, NULL, commit_position,
+                                       commit_position + 1,
+                                       format('skipped by %s with bemi.skip_transaction(); its error: %s',
+                                              session_user, w.last_error));
+    PERFORM pg_replication_slot_advance(w.slot_name::name, commit_position + 1);
+    RETURN commit_position + 1;
+END
+$$;
+COMMENT ON FUNCTION bemi.skip_transaction(pg_catalog.pg_lsn) IS
+    'Superuser only: skips the transaction ingestion is stalled at (bemi.status.stalled_at), recorded in bemi.capture_history';
 
 -- Waits until every change committed before the call is in bemi.changes (C).
 CREATE FUNCTION bemi.sync(timeout pg_catalog.interval DEFAULT '30 seconds')
@@ -89,6 +137,7 @@ $$;
 REVOKE ALL ON TABLE bemi.status FROM PUBLIC;
 GRANT SELECT ON TABLE bemi.status, bemi.capture_history TO bemi_reader;
 REVOKE EXECUTE ON FUNCTION bemi._worker_status(), bemi._request_worker() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bemi.skip_transaction(pg_catalog.pg_lsn) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION bemi._worker_status() TO bemi_reader;
 GRANT EXECUTE ON FUNCTION bemi.sync(pg_catalog.interval) TO PUBLIC;
 

@@ -2,14 +2,16 @@
 // stores every record of its slot in bemi.changes exactly once (docs/ingestion.md):
 //
 //   txn 1: X := flushed WAL position (a batch is capped at kMaxBatchBytes past the slot);
-//          bemi._ingest(slot, origin, X): peek the slot up to X, insert the row records of the
+//          bemi._ingest(slot, origin, X, capture): peek the slot up to X, insert the row records of the
 //          transactions the replication origin does not cover yet, and set the origin's
 //          progress to the last one's commit end, atomically with the rows; commit.
 //   txn 2: pg_replication_slot_advance(slot, X): acknowledge, only once txn 1 has committed.
 //
 // A change acknowledged is stored; a change stored but not acknowledged (the worker died
 // between the two) is delivered again and skipped by the origin's progress, and by
-// ON CONFLICT (transaction_id, seq) DO NOTHING as a second guard.
+// ON CONFLICT on its identity (capture, commit_position, seq) as a second guard. A batch
+// that stalls on one transaction stores and acknowledges the transactions before it, and
+// shows the stalled one's commit position in bemi.status (bemi.skip_transaction()).
 //
 // C-style on purpose: no object with a destructor is alive across PostgreSQL calls, which
 // may raise ERROR (longjmp) at any point.
@@ -100,6 +102,7 @@ bool attach() {
         e->confirmed = InvalidXLogRecPtr;
         e->capture_start = InvalidXLogRecPtr;
         e->caught_up_at = 0;
+        e->stalled_at = InvalidXLogRecPtr;
         set_state(e, WorkerState::kStarting);
         W.entry = e;
     }
@@ -146,6 +149,16 @@ void publish_error(const char *message, const char *hint) {
     LWLockRelease(shared->lock);
 }
 
+// A batch stopped at the transaction committed at position: what came before it is stored.
+void publish_stall(XLogRecPtr position, const char *message) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    set_state(W.entry, "backoff");
+    set_error(W.entry, message);
+    W.entry->stalled_at = position;
+    W.entry->confirmed = W.confirmed;
+    LWLockRelease(shared->lock);
+}
+
 void publish_idle(TimestampTz now) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     W.entry->confirmed = W.confirmed;
@@ -163,6 +176,7 @@ void publish_batch(XLogRecPtr upto, bool caught_up, TimestampTz sampled_at, int6
     e->changes += static_cast<uint64>(stored);
     e->batches += 1;
     e->last_batch_at = GetCurrentTimestamp();
+    e->stalled_at = InvalidXLogRecPtr;
     set_state(e, WorkerState::kIngesting);
     LWLockRelease(shared->lock);
 }
@@ -274,7 +288,8 @@ bool extension_installed() {
         return false;
     if (OidIsValid(W.extension) && W.extension != ext)
         return false;
-    run("SELECT pg_catalog.to_regprocedure('bemi._ingest(pg_catalog.name,pg_catalog.text,pg_catalog.pg_lsn)') "
+    run("SELECT pg_catalog.to_regprocedure('bemi._ingest(pg_catalog.name,pg_catalog.text,pg_catalog.pg_lsn,"
+        "pg_catalog.uuid)') "
         "IS NOT NULL",
         0, nullptr, nullptr, SPI_OK_SELECT);
     if (!DatumGetBool(column(1)))
@@ -325,14 +340,21 @@ bool setup_origin() {
     return true;
 }
 
-// Origins named bemi_ingest_<oid> of databases that no longer exist: DROP DATABASE ... WITH
-// (FORCE) terminates the worker before it can drop its origin (the server drops the slot).
+// Origins named bemi_ingest_<oid> of databases that no longer exist (DROP DATABASE ... WITH
+// (FORCE) terminates the worker before it can drop its origin; the server drops the slot), and
+// origins bemi_ingest_restore_<pid> of restoring sessions that have ended.
 // The launcher cannot read pg_replication_origin (it has no database), so workers do this.
 void drop_orphan_origins() {
     (void) run("SELECT pg_catalog.pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o "
                "WHERE o.roname OPERATOR(pg_catalog.~) '^bemi_ingest_[0-9]+$' "
                "AND NOT EXISTS (SELECT FROM pg_catalog.pg_database d WHERE d.oid::pg_catalog.text "
                "OPERATOR(pg_catalog.=) pg_catalog.substr(o.roname, 13))",
+               0, nullptr, nullptr, SPI_OK_SELECT);
+    // Origins of restoring sessions (bemi.restoring, src/pg/restore_session.cpp) that ended.
+    (void) run("SELECT pg_catalog.pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o "
+               "WHERE o.roname OPERATOR(pg_catalog.~) '^bemi_ingest_restore_[0-9]+$' "
+               "AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid::pg_catalog.text "
+               "OPERATOR(pg_catalog.=) pg_catalog.substr(o.roname, 21))",
                0, nullptr, nullptr, SPI_OK_SELECT);
 }
 
@@ -362,9 +384,10 @@ void read_slot(SlotInfo *info) {
     info->restart = column_isnull(4) ? InvalidXLogRecPtr : DatumGetLSN(column(4));
 }
 
-// What capture_history says about our slot (its latest event).
+// What capture_history says about our slot in this cluster and database (its latest event; rows
+// restored from another cluster or database describe another slot, even under the same name).
 enum class History {
-    kNone,      // nothing: capture never started (or the history was emptied)
+    kNone,      // nothing: capture never started here (or the history was emptied)
     kRunning,   // capture_started or gap: capture running from *point
     kStopped,   // capture_stopped: changes after *point are lost
 };
@@ -374,7 +397,7 @@ History latest_history(XLogRecPtr *point) {
     Datum values[1] = {text_datum(W.slot)};
     const int n = run("SELECT event OPERATOR(pg_catalog.=) 'capture_stopped', "
                       "CASE WHEN event OPERATOR(pg_catalog.=) 'capture_stopped' THEN gap_from ELSE consistent_point END "
-                      "FROM bemi.capture_history WHERE slot_name OPERATOR(pg_catalog.=) $1 "
+                      "FROM bemi._own_capture_history WHERE slot_name OPERATOR(pg_catalog.=) $1 "
                       "AND event OPERATOR(pg_catalog.=) ANY (ARRAY['capture_started', 'gap', 'capture_stopped']) "
                       "ORDER BY id DESC LIMIT 1",
                       1, types, values, SPI_OK_SELECT);
@@ -391,10 +414,18 @@ void record_event(const char *event, XLogRecPtr consistent, XLogRecPtr gap_from,
     const Oid types[6] = {TEXTOID, TEXTOID, PG_LSNOID, PG_LSNOID, PG_LSNOID, TEXTOID};
     Datum values[6] = {text_datum(event),         text_datum(W.slot),       LSNGetDatum(consistent),
                        LSNGetDatum(gap_from),      LSNGetDatum(gap_to),      text_datum(detail ? detail : "")};
-    (void) run("INSERT INTO bemi.capture_history (event, slot_name, consistent_point, gap_from, gap_to, detail) "
-               "VALUES ($1, $2, NULLIF($3, '0/0'::pg_catalog.pg_lsn), NULLIF($4, '0/0'::pg_catalog.pg_lsn), "
-               "NULLIF($5, '0/0'::pg_catalog.pg_lsn), NULLIF($6, ''))",
-               6, types, values, SPI_OK_INSERT);
+    (void) run("SELECT bemi._record_capture_event($1, $2, NULLIF($3, '0/0'::pg_catalog.pg_lsn), "
+               "NULLIF($4, '0/0'::pg_catalog.pg_lsn), NULLIF($5, '0/0'::pg_catalog.pg_lsn), NULLIF($6, ''))",
+               6, types, values, SPI_OK_SELECT);
+}
+
+// True when bemi.capture_history holds rows of another cluster or database: this database was
+// restored from a dump, or upgraded with pg_upgrade (a new system identifier).
+bool history_from_elsewhere() {
+    (void) run("SELECT EXISTS (SELECT FROM bemi.capture_history h WHERE NOT EXISTS "
+               "(SELECT FROM bemi._own_capture_history o WHERE o.id OPERATOR(pg_catalog.=) h.id))",
+               0, nullptr, nullptr, SPI_OK_SELECT);
+    return DatumGetBool(column(1));
 }
 
 // Where CREATE EXTENSION (or the upgrade to this version) asked for capture: the extension
@@ -424,6 +455,13 @@ void record_capture_start(History before, XLogRecPtr stopped_at, XLogRecPtr cons
     const XLogRecPtr requested = take_capture_request();
     if (before == History::kStopped) {
         record_event("gap", consistent, stopped_at, consistent, "capture restarted with a new replication slot");
+    } else if (history_from_elsewhere()) {
+        // Restored or upgraded: the changes between the end of the earlier life's capture and
+        // this point (none if bemi.sync() ran before the dump or the stop) are not captured;
+        // where the earlier one ended lies in another cluster's WAL.
+        record_event("gap", consistent, InvalidXLogRecPtr, consistent,
+                     "capture restarted in a restored or upgraded database: the earlier capture's rows come "
+                     "from another cluster or database");
     } else if (requested != InvalidXLogRecPtr) {
         record_event("capture_started", consistent, requested, consistent,
                      how ? how
@@ -576,26 +614,47 @@ Outcome step() {
     }
     const XLogRecPtr upto = flush - slot.confirmed > kMaxBatchBytes ? slot.confirmed + kMaxBatchBytes : flush;
 
-    // txn 1: store.
+    // txn 1: store. A stalled transaction (one that neither its rows nor a marker row could
+    // store) ends the batch before it: acknowledge is then the last stored commit's end.
     publish_state(WorkerState::kIngesting);
     {
         const Oid types[3] = {NAMEOID, TEXTOID, PG_LSNOID};
         Datum values[3] = {name_datum(W.slot), text_datum(W.origin), LSNGetDatum(upto)};
-        (void) run("SELECT bemi._ingest($1, $2, $3)", 3, types, values, SPI_OK_SELECT);
+        (void) run("SELECT inserted, acknowledge, stalled_at, stall_error "
+                   "FROM bemi._ingest($1, $2, $3, bemi._current_capture($1))",
+                   3, types, values, SPI_OK_SELECT);
     }
     const int64 stored = DatumGetInt64(column(1));
+    const XLogRecPtr acknowledge = DatumGetLSN(column(2));
+    const XLogRecPtr stalled_at = column_isnull(3) ? InvalidXLogRecPtr : DatumGetLSN(column(3));
+    char stall_error[kErrorLength];
+    stall_error[0] = '\0';
+    if (stalled_at != InvalidXLogRecPtr) {
+        char *reason = column_isnull(4) ? nullptr : TextDatumGetCString(column(4));
+        snprintf(stall_error, sizeof stall_error, "stalled at the transaction committed at %X/%X: %s",
+                 lsn_hi(stalled_at), lsn_lo(stalled_at), reason ? reason : "unknown error");
+    }
     finish();
 
     // txn 2: acknowledge what txn 1 stored.
-    begin();
-    {
+    if (acknowledge > slot.confirmed) {
+        begin();
         const Oid types[2] = {TEXTOID, PG_LSNOID};
-        Datum values[2] = {text_datum(W.slot), LSNGetDatum(upto)};
+        Datum values[2] = {text_datum(W.slot), LSNGetDatum(acknowledge)};
         (void) run("SELECT pg_catalog.pg_replication_slot_advance($1::pg_catalog.name, $2)", 2, types, values,
                    SPI_OK_SELECT);
+        finish();
+        W.confirmed = acknowledge;
     }
-    finish();
-    W.confirmed = upto;
+    if (stalled_at != InvalidXLogRecPtr) {
+        ereport(WARNING, (errmsg("bemi: %s", stall_error),
+                          errhint("Every transaction before it is stored. If the cause cannot be fixed, "
+                                  "SELECT bemi.skip_transaction('%X/%X') skips it (recorded in bemi.capture_history).",
+                                  lsn_hi(stalled_at), lsn_lo(stalled_at))));
+        publish_stall(stalled_at, stall_error);
+        W.ready = false;
+        return kFailed;
+    }
     publish_batch(upto, upto == flush, now, stored);
     return upto == flush ? kBatch : kAgain;
 }

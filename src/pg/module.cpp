@@ -3,6 +3,7 @@
 
 #include "pg/actor.hpp"
 #include "pg/capture_hooks.hpp"
+#include "pg/restore_session.hpp"
 #include "pg/settings.hpp"
 #include "pg/workers.hpp"
 
@@ -17,6 +18,7 @@ PGDLLEXPORT void _PG_init(void);
 void _PG_init(void) {
     bemi_pg::define_settings();
     bemi_pg::install_capture_hooks();
+    bemi_pg::install_restore_session();
     if (process_shared_preload_libraries_in_progress) {
         // Before any session exists, so that no two sessions race to create the key.
         bemi_pg::actor_key_prepare();

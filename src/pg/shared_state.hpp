@@ -64,6 +64,10 @@ struct DatabaseEntry {
     char last_error[kErrorLength];
     char last_error_hint[kErrorLength]; // the error's HINT, if it had one
     TimestampTz last_error_at;
+    // The commit position of the transaction ingestion stopped at (a record that neither it
+    // nor its marker row could store, last_error says why); invalid while nothing is stalled.
+    // bemi.skip_transaction() skips exactly this transaction.
+    XLogRecPtr stalled_at;
 };
 
 struct SharedState {

@@ -180,7 +180,7 @@ BEMI_FUNCTION(bemi_worker_status) {
         elog(ERROR, "bemi._worker_status: return type must be a row type");
     desc = BlessTupleDesc(desc);
 
-    constexpr int kColumns = 12;
+    constexpr int kColumns = 13;
     Datum values[kColumns];
     bool nulls[kColumns];
     for (int i = 0; i < kColumns; ++i) {
@@ -249,6 +249,10 @@ BEMI_FUNCTION(bemi_worker_status) {
             }
             values[11] = BoolGetDatum(copy.wanted);
             nulls[11] = false;
+            if (copy.stalled_at != InvalidXLogRecPtr) {
+                values[12] = LSNGetDatum(copy.stalled_at);
+                nulls[12] = false;
+            }
         }
     }
     HeapTuple tuple = heap_form_tuple(desc, values, nulls);

@@ -153,7 +153,8 @@ check "lag is zero when idle" "$(q "$DB_A" "SELECT bemi.sync() AND (SELECT lag_b
 # ------------------------------------------------------------------ re-delivery is a no-op
 # What the worker does after a crash between storing and acknowledging, on a copy of its slot
 # taken before a write: with an origin covering the write, nothing is stored again; with an
-# origin that does not, ON CONFLICT leaves the stored rows alone.
+# origin that does not, ON CONFLICT leaves the stored rows alone. (The copy re-delivers for
+# the original slot's capture, which the worker would pass.)
 q "$DB_A" "SELECT pg_copy_logical_replication_slot('$SLOT_A', 'bemi_redelivery_copy')" >/dev/null
 q "$DB_A" "INSERT INTO public.items VALUES (9100, 'redelivered')" >/dev/null
 check "sync" "$(q "$DB_A" "SELECT bemi.sync()")" t
@@ -163,13 +164,17 @@ SELECT pg_replication_origin_create('bemi_ingest_redelivery_test');
 SELECT pg_replication_origin_advance('bemi_ingest_redelivery_test', '$progress');
 SELECT pg_replication_origin_session_setup('bemi_ingest_redelivery_test');
 BEGIN;
-SELECT 'stored=' || bemi._ingest('bemi_redelivery_copy', 'bemi_ingest_redelivery_test', pg_current_wal_flush_lsn());
+SELECT 'stored=' || i.inserted
+  FROM bemi._ingest('bemi_redelivery_copy', 'bemi_ingest_redelivery_test', pg_current_wal_flush_lsn(),
+                    bemi._current_capture('$SLOT_A')) i;
 COMMIT;
 SELECT pg_replication_origin_session_reset();
 SELECT pg_replication_origin_advance('bemi_ingest_redelivery_test', '0/1');
 SELECT pg_replication_origin_session_setup('bemi_ingest_redelivery_test');
 BEGIN;
-SELECT 'stored=' || bemi._ingest('bemi_redelivery_copy', 'bemi_ingest_redelivery_test', pg_current_wal_flush_lsn());
+SELECT 'stored=' || i.inserted
+  FROM bemi._ingest('bemi_redelivery_copy', 'bemi_ingest_redelivery_test', pg_current_wal_flush_lsn(),
+                    bemi._current_capture('$SLOT_A')) i;
 COMMIT;
 SELECT pg_replication_origin_session_reset();
 SELECT pg_replication_origin_drop('bemi_ingest_redelivery_test');
