@@ -152,8 +152,10 @@ void publish_error(const char *message, const char *hint) {
 // A batch stopped at the transaction committed at position: what came before it is stored.
 void publish_stall(XLogRecPtr position, const char *message) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    set_state(W.entry, "backoff");
-    set_error(W.entry, message);
+    set_state(W.entry, WorkerState::kBackoff);
+    set_error(W.entry, message,
+              "If the cause cannot be fixed, a superuser can skip that transaction: "
+              "SELECT bemi.skip_transaction(stalled_at) FROM bemi.status.");
     W.entry->stalled_at = position;
     W.entry->confirmed = W.confirmed;
     LWLockRelease(shared->lock);
