@@ -21,6 +21,7 @@ enum class FallbackReason : uint8_t {
     JsonNotJsonb,  // JSON that jsonb refuses (a number beyond numeric, \u0000, a lone
                    // surrogate escape): the JSON text as a string
     InvalidText,   // bytes that are not UTF-8, or a NUL: "\\x" and the bytes in hex
+    TooLarge,      // the value would take the record beyond what jsonb can hold: null
 };
 
 // The one name table of each: the names are the record format's.
@@ -48,6 +49,8 @@ inline const char *fallback_reason_name(FallbackReason reason) {
         return "json_not_jsonb";
     case FallbackReason::InvalidText:
         return "invalid_text";
+    case FallbackReason::TooLarge:
+        return "too_large";
     }
     return "unknown";
 }

@@ -13,6 +13,7 @@
 extern "C" {
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/htup_details.h"

@@ -235,7 +235,7 @@ bool write_row_record(StringInfo out, DecodingState *state, RelationInfo *info, 
 
     // The key names the row after the change; a DELETE's row only exists in the old tuple.
     FallbackLog *log = &state->fallbacks;
-    log->count = 0;
+    fallback_log_reset(log);
     log->image = bemi::FallbackImage::PrimaryKey;
     const Tuple *old_key_source = old_p && info->key_in_old_tuple ? old_p : nullptr;
     bool has_key = false;

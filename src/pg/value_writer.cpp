@@ -312,7 +312,71 @@ void write_rendered_json(StringInfo out, ColumnInfo *col, Datum value, ValueMode
     fallback_log_add(log, col, FallbackReason::CastFailed);
 }
 
+// A record must stay within what jsonb holds: its binary form is limited to 256 MiB (the
+// offsets of a container's entries have 28 bits). Strings take about as much room in jsonb as
+// their JSON text; JSON structure up to six times more ("1," is a 4-byte entry and an 8-byte
+// numeric). Values are weighed as they are written, in column order; the one that would take
+// the record past the budget is replaced by null and logged as too_large. The budget leaves
+// room for the record's keys, context and statement.
+constexpr size_t kRecordJsonbBudget = 240 * 1024 * 1024;
+constexpr size_t kStructuredWeight = 6;
+// Room kept in the output buffer for what follows the values (the tail: context and statement).
+constexpr size_t kRecordTailRoom = 16 * 1024 * 1024;
+
+void write_value_exact(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log);
+
+// Most bytes the JSON text of a value of raw_size bytes can take: \u00XX for each byte of a
+// string, two hex digits per byte of bytea; arrays and composites are rendered by PostgreSQL
+// (elements of at least one byte each, escaped at most the same way).
+size_t text_bound(const ColumnInfo *col, size_t raw_size) {
+    return (col->kind == ValueKind::Bytea ? 2 : 6) * raw_size + 64;
+}
+
+size_t weight_of(const ColumnInfo *col) {
+    switch (col->kind) {
+    case ValueKind::Json:
+    case ValueKind::Jsonb:
+    case ValueKind::Array:
+    case ValueKind::Composite:
+    case ValueKind::JsonCast:
+        return kStructuredWeight;
+    default:
+        return 1;
+    }
+}
+
+void write_too_large(StringInfo out, int start, const ColumnInfo *col, FallbackLog *log, int logged) {
+    out->len = start;
+    out->data[start] = '\0';
+    log->count = logged; // whatever the value itself logged is gone with it
+    append_literal(out, "null");
+    fallback_log_add(log, col, FallbackReason::TooLarge);
+}
+
 } // namespace
+
+void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log) {
+    // Fixed-size values and key columns (bounded by their index) are small.
+    if (col->typlen != -1 || mode == ValueMode::Text) {
+        write_value_exact(out, col, value, mode, log);
+        return;
+    }
+    const int start = out->len;
+    const int logged = log->count;
+    // Refused before rendering when its text alone could overflow the output buffer (1 GB).
+    const size_t raw_size = toast_raw_datum_size(value);
+    if (text_bound(col, raw_size) > MaxAllocSize - static_cast<size_t>(start) - kRecordTailRoom) {
+        write_too_large(out, start, col, log, logged);
+        return;
+    }
+    write_value_exact(out, col, value, mode, log);
+    const size_t weight = static_cast<size_t>(out->len - start) * weight_of(col);
+    if (log->record_weight + weight > kRecordJsonbBudget) {
+        write_too_large(out, start, col, log, logged);
+        return;
+    }
+    log->record_weight += weight;
+}
 
 void fallback_log_init(FallbackLog *log, MemoryContext cxt) {
     log->capacity = 16;
@@ -330,7 +394,10 @@ void fallback_log_add(FallbackLog *log, const ColumnInfo *col, bemi::FallbackRea
     log->entries[log->count++] = FallbackEntry{col, log->image, reason};
 }
 
-void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log) {
+namespace {
+
+// The value as to_jsonb() writes it, or in a substitute form logged in log.
+void write_value_exact(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log) {
     char buf[MAXDATELEN + 1];
     switch (col->kind) {
     case ValueKind::Bool:
@@ -443,5 +510,7 @@ void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, F
     }
     elog(ERROR, "bemi: no value writer for a dropped column");
 }
+
+} // namespace
 
 } // namespace bemi_pg

@@ -26,10 +26,17 @@ struct FallbackLog {
     int capacity;
     MemoryContext cxt;          // where entries live (the session's)
     bemi::FallbackImage image;  // the part of the record being written
+    size_t record_weight;       // bound on the jsonb size of the values written so far
 };
 
 void fallback_log_init(FallbackLog *log, MemoryContext cxt);
 void fallback_log_add(FallbackLog *log, const ColumnInfo *col, bemi::FallbackReason reason);
+
+// Starts a record: no entries, no weight.
+inline void fallback_log_reset(FallbackLog *log) {
+    log->count = 0;
+    log->record_weight = 0;
+}
 
 // value must not be NULL (the caller writes null) nor an unchanged-TOAST pointer. A value
 // written in a substitute form is added to log under log->image.
