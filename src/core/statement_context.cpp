@@ -140,7 +140,10 @@ StatementText find_statement(std::string_view source, int location, int length,
     for (SqlSpan s = scanner.next(); s.kind != SqlSpanKind::End; s = scanner.next()) {
         if (s.kind == SqlSpanKind::Space || s.kind == SqlSpanKind::Semicolon)
             continue;
-        have_marker = s.kind == SqlSpanKind::BlockComment && source.substr(s.begin, kOpen.size()) == kOpen;
+        // Compared within the span: a location and length that are not the parser's could
+        // end the extent inside a comment.
+        have_marker = s.kind == SqlSpanKind::BlockComment &&
+                      source.substr(s.begin, s.end - s.begin).substr(0, kOpen.size()) == kOpen;
         if (have_marker)
             marker = s;
     }

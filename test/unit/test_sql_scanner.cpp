@@ -153,3 +153,11 @@ TEST_CASE("the message bound holds for an invalid marker of escaped bytes", "[co
     CHECK(bemi::build_context_message("", bemi::read_marker(s, 1000), "", false).size() <=
           bemi::context_message_bound(0, s.body.size(), 0));
 }
+
+TEST_CASE("an extent that ends inside a marker is no marker (found by fuzz_comment)", "[comment][scanner]") {
+    // A length that is not the parser's (here it stops after "/*Bem") must not read past the span.
+    const std::string q = "UPDATE t SET a = 1 /*Bemi {} Bemi*/";
+    StatementText t = bemi::find_statement(q, 0, static_cast<int>(q.find("/*Bem") + 5), true);
+    CHECK(t.marker == Marker::None);
+    CHECK(t.sql == "UPDATE t SET a = 1 /*Bem");
+}
