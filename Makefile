@@ -32,6 +32,15 @@ PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-register -fno-strict-aliasin
               -Iinclude -Isrc -isystem $(PG_INCLUDE_SERVER)
 SHLIB_LINK += -lstdc++
 
+# BEMI_SANITIZE=1 (test/sanitize.sh): bemi.so with AddressSanitizer and UndefinedBehaviorSanitizer,
+# gcc's runtimes, which the server must preload (LD_PRELOAD); no JIT bitcode for it.
+ifdef BEMI_SANITIZE
+PG_CXXFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+               -DBEMI_SANITIZER_CANARY
+SHLIB_LINK += -fsanitize=address,undefined
+override with_llvm = no
+endif
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
