@@ -37,7 +37,8 @@ rebuild() { # rebuild [BEMI_SANITIZE=1]
 echo "==== sanitizer build of bemi.so"
 rebuild BEMI_SANITIZE=1 || { echo "sanitize.sh: build failed" >&2; exit 1; }
 so=$("$PG_CONFIG" --pkglibdir)/bemi.so
-nm -D "$so" | grep -q ' U __asan_report_load8' || { echo "sanitize.sh: $so is not instrumented" >&2; exit 1; }
+symbols=$(nm -D "$so")
+grep -q ' U __asan_report_load8' <<<"$symbols" || { echo "sanitize.sh: $so is not instrumented" >&2; exit 1; }
 
 echo "==== how the server gets the runtime"
 bindir=$("$PG_CONFIG" --bindir)
