@@ -11,7 +11,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pg_major=${PG_MAJOR:-15}
 packages=(build-essential "postgresql-$pg_major" "postgresql-server-dev-$pg_major" nlohmann-json3-dev clang-14 llvm-14)
 if [[ "${1:-}" == "--tests" ]]; then
-    packages+=(catch2 "postgresql-$pg_major-wal2json" "postgresql-contrib" pgbouncer python3-psycopg2 python3-django)
+    # clang-14 (above) with libfuzzer-14-dev builds the fuzz targets and the sanitizer build.
+    packages+=(catch2 "postgresql-$pg_major-wal2json" "postgresql-contrib" pgbouncer python3-psycopg2 python3-django
+               libfuzzer-14-dev libclang-rt-14-dev)
 fi
 
 if [[ $(id -u) -ne 0 ]]; then

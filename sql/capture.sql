@@ -52,7 +52,7 @@ INSERT INTO todo VALUES (5, 'after rollback to savepoint');
 COMMIT;
 SELECT * FROM changes();
 
--- The comment protocol: comment keys override session keys; the comment stays in "SQL".
+-- The comment protocol: comment keys override session keys; "SQL" is the statement without it.
 UPDATE todo SET task = 'c' WHERE id = 2 /*Bemi {"user_id": 42, "method": "PATCH"} Bemi*/;
 SELECT * FROM changes();
 -- bemi-django releases after 0.0.5: urllib.parse.quote()d JSON; with parameters the driver undoes the '%%'

@@ -16,6 +16,7 @@
 #   BEMI_SHARED_PRELOAD       override shared_preload_libraries (see below)
 #   BEMI_TEST_EXTRA_CONF      extra postgresql.conf lines
 #   BEMI_SHELL_TEST_TIMEOUT   seconds per shell test (default 300)
+#   BEMI_FUZZ_SECONDS         seconds per fuzz target in the smoke run (default 3)
 #
 # Shell tests get PGHOST (unix socket dir), PGPORT, PGUSER=postgres,
 # PGDATABASE=postgres, BEMI_TEST_DATADIR, BEMI_TEST_TMPDIR (a scratch dir of
@@ -120,6 +121,18 @@ if make unittest "${MAKE_ARGS[@]}"; then
 else
     fail "unit tests (Catch2)"
 fi
+
+# ---------------------------------------------------------------- fuzz smoke
+# Each libFuzzer target for a few seconds from its seed corpus (make fuzz runs longer), so a
+# regression on a known-bad input or a quick new crash fails the suite.
+section "fuzz smoke (libFuzzer)"
+for target in $(make -s --no-print-directory print-fuzz-targets "${MAKE_ARGS[@]}"); do
+    if make fuzz FUZZ_TARGETS="$target" FUZZ_SECONDS="${BEMI_FUZZ_SECONDS:-3}" "${MAKE_ARGS[@]}"; then
+        pass "fuzz: $target"
+    else
+        fail "fuzz: $target"
+    fi
+done
 
 [[ $BUILD_OK == 1 ]] || exit 1
 

@@ -6,6 +6,7 @@
 #include "bemi/context.hpp"
 #include "bemi/json_escape.hpp"
 #include "bemi/json_object.hpp"
+#include "bemi/sql_scanner.hpp"
 
 namespace bemi {
 
@@ -79,9 +80,9 @@ CommentContext invalid(std::string_view content, const char *reason) {
 }
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
+    while (!s.empty() && is_sql_space(s.front()))
         s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
+    while (!s.empty() && is_sql_space(s.back()))
         s.remove_suffix(1);
     return s;
 }
@@ -106,15 +107,80 @@ std::string percent_decode(std::string_view s) {
     return out;
 }
 
-CommentContext read_comment_context(std::string_view statement, size_t max_bytes) {
-    const size_t open = statement.find(kOpen);
-    if (open == std::string_view::npos)
+StatementText find_statement(std::string_view source, int location, int length,
+                             bool standard_conforming_strings) noexcept {
+    const size_t total = source.size();
+    size_t begin = 0;
+    size_t sql_end = total;
+    if (location >= 0 && static_cast<size_t>(location) <= total) {
+        begin = static_cast<size_t>(location);
+        if (length > 0 && static_cast<size_t>(length) <= total - begin)
+            sql_end = begin + static_cast<size_t>(length);
+    }
+
+    // The next statement starts right after this one's ';' (the parser's stmt_location). If
+    // nothing but whitespace, comments and empty statements follows, there is no next one and
+    // the rest of the string (a marker after the final ';' included) is this statement's.
+    size_t extent_end = total;
+    if (sql_end < total) {
+        SqlScanner rest(source, standard_conforming_strings, sql_end);
+        for (SqlSpan s = rest.next(); s.kind != SqlSpanKind::End; s = rest.next()) {
+            if (s.kind == SqlSpanKind::Space || s.kind == SqlSpanKind::Semicolon ||
+                s.kind == SqlSpanKind::LineComment || s.kind == SqlSpanKind::BlockComment)
+                continue;
+            extent_end = source[sql_end] == ';' ? sql_end + 1 : sql_end;
+            break;
+        }
+    }
+
+    // The marker is the statement's last comment, followed by nothing but whitespace and ';'.
+    SqlSpan marker{SqlSpanKind::End, 0, 0, true};
+    bool have_marker = false;
+    SqlScanner scanner(source.substr(0, extent_end), standard_conforming_strings, begin);
+    for (SqlSpan s = scanner.next(); s.kind != SqlSpanKind::End; s = scanner.next()) {
+        if (s.kind == SqlSpanKind::Space || s.kind == SqlSpanKind::Semicolon)
+            continue;
+        // Compared within the span: a location and length that are not the parser's could
+        // end the extent inside a comment.
+        have_marker = s.kind == SqlSpanKind::BlockComment &&
+                      source.substr(s.begin, s.end - s.begin).substr(0, kOpen.size()) == kOpen;
+        if (have_marker)
+            marker = s;
+    }
+
+    StatementText out;
+    size_t cut = sql_end;
+    if (have_marker) {
+        const std::string_view comment = source.substr(marker.begin, marker.end - marker.begin);
+        const size_t body = kOpen.size();
+        // "/*Bemi" and "Bemi*/" may not overlap: "/*Bemi*/" has no closing marker.
+        if (marker.terminated && comment.size() >= body + kClose.size() &&
+            comment.substr(comment.size() - kClose.size()) == kClose) {
+            out.marker = StatementText::Marker::Closed;
+            out.body = comment.substr(body, comment.size() - body - kClose.size());
+        } else {
+            out.marker = StatementText::Marker::NotClosed;
+            const size_t closing = marker.terminated ? 2 : 0; // its "*/"
+            out.body = comment.substr(body, comment.size() - body - closing);
+        }
+        if (marker.begin < cut)
+            cut = marker.begin;
+    }
+    size_t first = begin;
+    while (first < cut && is_sql_space(source[first]))
+        ++first;
+    while (cut > first && is_sql_space(source[cut - 1]))
+        --cut;
+    out.sql = source.substr(first, cut - first);
+    return out;
+}
+
+CommentContext read_marker(const StatementText &statement, size_t max_bytes) {
+    if (statement.marker == StatementText::Marker::None)
         return {};
-    const size_t body = open + kOpen.size();
-    const size_t close = statement.find(kClose, body);
-    if (close == std::string_view::npos)
-        return invalid(statement.substr(body), "comment has no closing Bemi*/");
-    const std::string_view content = trim(statement.substr(body, close - body));
+    if (statement.marker == StatementText::Marker::NotClosed)
+        return invalid(statement.body, "comment has no closing Bemi*/");
+    const std::string_view content = trim(statement.body);
     if (content.size() > max_bytes)
         return invalid(content, "larger than bemi.max_context_bytes");
 
@@ -133,7 +199,13 @@ CommentContext read_comment_context(std::string_view statement, size_t max_bytes
     return invalid(content, check_context(content, max_bytes).reason);
 }
 
+CommentContext read_comment_context(std::string_view statement, size_t max_bytes) {
+    return read_marker(find_statement(statement, 0, 0, true), max_bytes);
+}
+
 size_t context_message_bound(size_t context_len, size_t comment_len, size_t sql_len) {
+    // A valid comment's object is at most its text; an invalid one is a marker of bounded size.
+    comment_len += kInvalidContextMarkerMaxBytes;
     // Renaming "SQL" to "client_SQL" adds 7 bytes a member; a member takes at least 6 bytes.
     const size_t renames = 2 * (context_len + comment_len) + 64;
     return context_len + comment_len + 6 * sql_len + renames + 64;

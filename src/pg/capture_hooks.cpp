@@ -151,26 +151,6 @@ void end_client_statement() {
         client.source = nullptr;
 }
 
-// The statement's own text, cut out of a multi-statement string as pg_stat_statements does.
-void statement_text(const char *source, int location, int length, const char **text, int *text_length) {
-    int total = static_cast<int>(strlen(source));
-    if (location < 0 || location > total) {
-        location = 0;
-        length = total;
-    } else if (length <= 0 || location + length > total) {
-        length = total - location;
-    }
-    const char *start = source + location;
-    while (length > 0 && scanner_isspace(*start)) {
-        ++start;
-        --length;
-    }
-    while (length > 0 && scanner_isspace(start[length - 1]))
-        --length;
-    *text = start;
-    *text_length = length;
-}
-
 // Appends the actor part (bemi/actor.hpp) to a context message: the author as the server
 // knows it, signed for this transaction so that the decoder believes only the hooks.
 // Without the key the message stays context only and a WARNING has said why.
@@ -215,33 +195,37 @@ void emit_context_message(const char *fallback_source, int fallback_location, in
     if (!have_client && same_live_author && last.context_generation == context_generation)
         return;
 
-    const char *statement;
-    int statement_length;
-    if (have_client)
-        statement_text(client.source, client.location, client.length, &statement, &statement_length);
-    else if (fallback_source)
-        statement_text(fallback_source, fallback_location, fallback_length, &statement, &statement_length);
-    else {
-        statement = "";
-        statement_length = 0;
-    }
-    const int sql_length = capture_sql ? pg_mbcliplen(statement, statement_length, max_sql_bytes) : 0;
+    // The statement and its /*Bemi*/ marker, cut out of the query string by the parser's
+    // location and length (the statement's extent: see find_statement), read with the
+    // server's string rules. standard_conforming_strings is read as it is now, when the
+    // statement starts; that is the value the server parsed it with unless the same query
+    // string (or, for a prepared statement, the session between Parse and Execute) changed it.
+    const char *source = have_client ? client.source : fallback_source ? fallback_source : "";
+    const int location = have_client ? client.location : fallback_source ? fallback_location : 0;
+    const int length = have_client ? client.length : fallback_source ? fallback_length : 0;
+    const size_t source_length = strlen(source);
+    const bool standard_strings = standard_conforming_strings;
+    bemi::StatementText statement; // string_views into source: nothing to destroy
+    run_core("bemi: statement text", [&] {
+        statement = bemi::find_statement(std::string_view(source, source_length), location, length, standard_strings);
+    });
+    const int statement_length = static_cast<int>(statement.sql.size());
+    const int sql_length = capture_sql ? pg_mbcliplen(statement.sql.data(), statement_length, max_sql_bytes) : 0;
     const char *context = context_setting ? context_setting : "";
     const size_t context_length = strlen(context);
 
     // Sized before the C++ call, so no PostgreSQL function runs while C++ objects live.
     const size_t capacity =
-        bemi::context_message_bound(context_length, static_cast<size_t>(statement_length), sql_length);
+        bemi::context_message_bound(context_length, statement.body.size(), sql_length);
     char *message = static_cast<char *>(palloc(capacity + 1));
     size_t message_length = 0;
     const char *comment_problem = nullptr;
     const size_t comment_limit = static_cast<size_t>(max_context_bytes);
     run_core("bemi: context message", [&] {
-        bemi::CommentContext comment =
-            bemi::read_comment_context(std::string_view(statement, statement_length), comment_limit);
+        bemi::CommentContext comment = bemi::read_marker(statement, comment_limit);
         if (comment.kind == bemi::CommentContext::Kind::Invalid)
             comment_problem = comment.reason;
-        std::string built = bemi::build_context_message(context, comment, std::string_view(statement, sql_length),
+        std::string built = bemi::build_context_message(context, comment, statement.sql.substr(0, sql_length),
                                                         capture_sql);
         if (built.size() > capacity)
             throw std::length_error("context message exceeds its bound");

@@ -40,6 +40,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "parser/parse_coerce.h"
+#include "parser/parser.h"
 #include "parser/scansup.h"
 #include "replication/logical.h"
 #include "replication/origin.h"

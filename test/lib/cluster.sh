@@ -17,6 +17,7 @@
 #   BEMI_TEST_PORT          force this TCP port instead of picking a free one
 #   BEMI_SHARED_PRELOAD     value for shared_preload_libraries (default empty)
 #   BEMI_TEST_EXTRA_CONF    extra lines appended verbatim to postgresql.conf
+#   BEMI_SERVER_PRELOAD     LD_PRELOAD for what runs as the cluster's owner (the server)
 
 : "${PG_CONFIG:=/usr/lib/postgresql/15/bin/pg_config}"
 
@@ -28,11 +29,15 @@ bemi_pg_bindir() {
 # root (the server refuses to run as root), otherwise the invoking user.
 # Runs from the cluster's temp dir so that the postgres user never needs
 # access to our current directory.
+# With BEMI_SERVER_PRELOAD set (test/sanitize.sh: the ASan runtime), what runs this way, the
+# server included, gets it as LD_PRELOAD.
 bemi_as_pg() {
+    local preload=()
+    [[ -n ${BEMI_SERVER_PRELOAD:-} ]] && preload=(env "LD_PRELOAD=$BEMI_SERVER_PRELOAD")
     if [[ $EUID -eq 0 ]]; then
-        (cd "${BEMI_TEST_TMPROOT:-/}" && runuser -u postgres -- "$@")
+        (cd "${BEMI_TEST_TMPROOT:-/}" && runuser -u postgres -- "${preload[@]}" "$@")
     else
-        (cd "${BEMI_TEST_TMPROOT:-/}" && "$@")
+        (cd "${BEMI_TEST_TMPROOT:-/}" && "${preload[@]}" "$@")
     fi
 }
 

@@ -54,7 +54,7 @@ echo "inserts=$inserts with_their_own_sql=$own_sql"
 read -r total expected_sql via <<<"$(psql -X -A -t -F ' ' -d "$DB" <<SQL
 SELECT count(*),
        count(*) FILTER (WHERE r->'context'->>'SQL' =
-                        'UPDATE todo SET task = ''done'' WHERE id = \$1 /*Bemi {"endpoint": "/todo", "via": "pgbench"} Bemi*/'),
+                        'UPDATE todo SET task = ''done'' WHERE id = \$1'),
        count(*) FILTER (WHERE r->'context'->>'via' = 'pgbench' AND r->'context'->>'endpoint' = '/todo')
 FROM records WHERE r->>'operation' = 'UPDATE';
 SQL
