@@ -16,6 +16,8 @@
 #   BEMI_SHARED_PRELOAD       override shared_preload_libraries (see below)
 #   BEMI_TEST_EXTRA_CONF      extra postgresql.conf lines
 #   BEMI_SHELL_TEST_TIMEOUT   seconds per shell test (default 300)
+#   BEMI_SKIP_SHELL_TESTS     "name=reason;name=reason": shell tests not to run, each reported
+#                             as SKIP with its reason and counted as skipped (test/sanitize.sh)
 #   BEMI_FUZZ_SECONDS         seconds per fuzz target in the smoke run (default 3)
 #
 # Shell tests get PGHOST (unix socket dir), PGPORT, PGUSER=postgres,
@@ -44,6 +46,7 @@ unset PGHOSTADDR PGSERVICE PGSERVICEFILE PGOPTIONS PGDATA PGSSLMODE PGREQUIRESSL
 
 PASSED=0
 FAILED=0
+SKIPPED=0
 FAILED_NAMES=()
 CRASHED=0
 TMP=
@@ -80,7 +83,11 @@ finish() {
         for name in "${FAILED_NAMES[@]}"; do echo "  $name"; done
     fi
     echo
-    echo "$PASSED passed, $FAILED failed"
+    if [[ $SKIPPED -gt 0 ]]; then
+        echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+    else
+        echo "$PASSED passed, $FAILED failed"
+    fi
     if [[ $FAILED -gt 0 || $CRASHED -ne 0 || $rc -ne 0 ]]; then
         exit 1
     fi
@@ -224,6 +231,12 @@ section "shell tests"
 shopt -s nullglob
 for t in "$ROOT"/test/shell/*.sh; do
     name=$(basename "$t" .sh)
+    skip_reason=$(tr ';' '\n' <<<"${BEMI_SKIP_SHELL_TESTS:-}" | sed -n "s/^$name=//p")
+    if [[ -n $skip_reason ]]; then
+        SKIPPED=$((SKIPPED + 1))
+        echo "SKIP: shell: $name ($skip_reason)"
+        continue
+    fi
     if ! bemi_cluster_running; then
         crash "shell: $name (not run: server not running)"
         continue

@@ -203,6 +203,16 @@ bemi_drop_capture_db() {
     return 0
 }
 
+# bemi_new_capture_db DB -- creates test database DB with the extension and waits until its
+# worker captures (the caller dropped any earlier DB with bemi_drop_capture_db). Fails the test
+# otherwise.
+bemi_new_capture_db() {
+    local db=$1
+    psql -X -q -c "CREATE DATABASE $db" >/dev/null || bemi_fail "CREATE DATABASE $db"
+    psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION bemi" >/dev/null || bemi_fail "CREATE EXTENSION in $db"
+    [[ $(psql -X -q -A -t -d "$db" -c "SELECT bemi.sync()") == t ]] || bemi_fail "sync after CREATE EXTENSION in $db"
+}
+
 # bemi_require_preload -- fails the test unless the server preloads bemi.
 bemi_require_preload() {
     psql -X -A -t -c "SHOW shared_preload_libraries" | grep -qw bemi ||

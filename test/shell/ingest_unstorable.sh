@@ -23,11 +23,8 @@ cleanup() {
 trap cleanup EXIT
 bemi_require_preload "the ingestion worker fills bemi.changes"
 cleanup
-psql -X -q -c "CREATE DATABASE $DB" >/dev/null
+bemi_new_capture_db "$DB"
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
-
-q "CREATE EXTENSION bemi" >/dev/null
-[[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync after CREATE EXTENSION"
 slot_before=$(q "SELECT slot_name || ' ' || restart_lsn FROM pg_replication_slots WHERE database = current_database()")
 q "CREATE TABLE public.r (id int PRIMARY KEY, note text)" >/dev/null
 q "CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$

@@ -18,11 +18,8 @@ cleanup() { bemi_drop_capture_db "$DB" "$SLOT"; }
 trap cleanup EXIT
 bemi_require_preload "the ingestion worker fills bemi.changes"
 cleanup
-psql -X -q -c "CREATE DATABASE $DB" >/dev/null
+bemi_new_capture_db "$DB"
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
-
-q "CREATE EXTENSION bemi" >/dev/null
-[[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync after CREATE EXTENSION"
 q "SELECT 1 FROM pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null
 q "CREATE TABLE public.big (id int PRIMARY KEY, t text, j json, n int)" >/dev/null
 
