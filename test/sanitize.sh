@@ -106,7 +106,7 @@ log=$(mktemp /tmp/bemi-sanitize-suite.XXXXXX.log)
 # first"), so the upgrade test can only run in the normal suite.
 skip=
 [[ -z ${BEMI_SERVER_PRELOAD:-} ]] &&
-    skip="ingest_upgrade=pg_upgrade loads bemi.so into a running backend, which the sanitizer build cannot be without LD_PRELOAD; it runs in the normal suite"
+    skip="ingest_upgrade=pg_upgrade loads bemi.so into a running backend, which the sanitizer build cannot be without LD_PRELOAD (it runs in the normal suite)"
 BEMI_SKIP_SHELL_TESTS=$skip BEMI_SANITIZE=1 BEMI_KEEP_TMP=1 bash test/run_tests.sh 2>&1 | tee "$log"
 suite_rc=${PIPESTATUS[0]}
 kept=$(sed -n 's/^BEMI_KEEP_TMP=1: kept //p' "$log" | tail -n 1)
