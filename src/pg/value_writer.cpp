@@ -323,7 +323,6 @@ constexpr size_t kStructuredWeight = 6;
 // Room kept in the output buffer for what follows the values (the tail: context and statement).
 constexpr size_t kRecordTailRoom = 16 * 1024 * 1024;
 
-void write_value_exact(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log);
 
 // Most bytes the JSON text of a value of raw_size bytes can take: \u00XX for each byte of a
 // string, two hex digits per byte of bytea; arrays and composites are rendered by PostgreSQL
@@ -355,12 +354,7 @@ void write_too_large(StringInfo out, int start, const ColumnInfo *col, FallbackL
 
 } // namespace
 
-void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log) {
-    // Fixed-size values and key columns (bounded by their index) are small.
-    if (col->typlen != -1 || mode == ValueMode::Text) {
-        write_value_exact(out, col, value, mode, log);
-        return;
-    }
+void write_sized_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log) {
     const int start = out->len;
     const int logged = log->count;
     // Refused before rendering when its text alone could overflow the output buffer (1 GB).
@@ -393,8 +387,6 @@ void fallback_log_add(FallbackLog *log, const ColumnInfo *col, bemi::FallbackRea
     }
     log->entries[log->count++] = FallbackEntry{col, log->image, reason};
 }
-
-namespace {
 
 // The value as to_jsonb() writes it, or in a substitute form logged in log.
 void write_value_exact(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log) {
@@ -510,7 +502,5 @@ void write_value_exact(StringInfo out, ColumnInfo *col, Datum value, ValueMode m
     }
     elog(ERROR, "bemi: no value writer for a dropped column");
 }
-
-} // namespace
 
 } // namespace bemi_pg

@@ -40,6 +40,18 @@ inline void fallback_log_reset(FallbackLog *log) {
 
 // value must not be NULL (the caller writes null) nor an unchanged-TOAST pointer. A value
 // written in a substitute form is added to log under log->image.
-void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log);
+void write_value_exact(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log);
+// The same for a value of unbounded size, weighed against what the record's jsonb form can
+// hold (too_large).
+void write_sized_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log);
+
+inline void write_value(StringInfo out, ColumnInfo *col, Datum value, ValueMode mode, FallbackLog *log) {
+    // Fixed-size values, numerics (a few kB at most) and key columns (bounded by their index)
+    // are small: only the rest is weighed, off the common path.
+    if (col->typlen != -1 || col->kind == ValueKind::Numeric || mode == ValueMode::Text)
+        write_value_exact(out, col, value, mode, log);
+    else
+        write_sized_value(out, col, value, mode, log);
+}
 
 } // namespace bemi_pg
