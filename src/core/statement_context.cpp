@@ -20,16 +20,6 @@ struct StringSink {
     void append(const char *p, size_t n) { s.append(p, n); }
 };
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 std::string undouble_percent(std::string_view s) {
     std::string out;
     out.reserve(s.size());
@@ -94,8 +84,8 @@ std::string percent_decode(std::string_view s) {
     out.reserve(s.size());
     for (size_t i = 0; i < s.size(); ++i) {
         if (s[i] == '%' && i + 2 < s.size()) {
-            const int hi = hex_value(s[i + 1]);
-            const int lo = hex_value(s[i + 2]);
+            const int hi = detail::hex_value(s[i + 1]);
+            const int lo = detail::hex_value(s[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 out.push_back(static_cast<char>(hi * 16 + lo));
                 i += 2;
