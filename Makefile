@@ -10,8 +10,8 @@ MODULE_big = bemi
 EXTENSION  = bemi
 # Released scripts are kept as they shipped. The script of the version under development is
 # assembled from sql/<version>/*.sql, one file per feature, in name order.
-DEV_VERSION = 0.2
-DEV_SCRIPT  = sql/bemi--0.1--$(DEV_VERSION).sql
+DEV_VERSION = 0.3
+DEV_SCRIPT  = sql/bemi--0.2--$(DEV_VERSION).sql
 DATA        = $(filter-out $(DEV_SCRIPT),$(wildcard sql/bemi--*.sql))
 DATA_built  = $(DEV_SCRIPT)
 PGFILEDESC = "bemi - change tracking with application context"

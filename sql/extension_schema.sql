@@ -1,5 +1,5 @@
 -- The extension's schema: bemi.changes, the capture configuration (exclusions, the REPLICA
--- IDENTITY FULL helper) and who may do what (sql/0.2/20-changes.sql, 30-capture-config.sql,
+-- IDENTITY FULL helper) and who may do what (sql/bemi--0.1--0.2.sql: changes, capture configuration,
 -- 60-privileges.sql). Independent of the ingestion worker: nothing here reads rows the worker
 -- stores, so it passes with or without shared_preload_libraries = 'bemi'.
 \set regress_db :DBNAME

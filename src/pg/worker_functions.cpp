@@ -1,4 +1,4 @@
-// SQL-callable functions of the ingestion workers (sql/0.2/40-ingest.sql, 50-status.sql):
+// SQL-callable functions of the ingestion workers (sql/bemi--0.1--0.2.sql: ingestion and status):
 //   bemi._request_worker()  the extension script asks for a worker, started when it commits
 //   bemi._worker_status()   this database's entry in shared memory (view bemi.status)
 //   bemi.sync(timeout)      waits until everything written before the call is in bemi.changes
