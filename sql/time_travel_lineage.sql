@@ -245,6 +245,27 @@ SELECT count(*) AS baselines, count(c.id) AS recorded FROM bemi.baselines b
   LEFT JOIN bemi.changes c ON c.schema = 'bemi' AND c."table" = 'baselines' AND c.primary_key = b.id::text
  WHERE b.schema = 'tt';
 
+-- Values that need a substitute form (the slow path): json that jsonb refuses, a trusted cast
+-- that raises, next to an untrusted one; still as the plugin writes them.
+CREATE TYPE tt.colour AS ENUM ('red', 'blue');
+CREATE FUNCTION tt.colour_to_json(tt.colour) RETURNS json LANGUAGE plpgsql IMMUTABLE STRICT AS $f$
+BEGIN
+    IF $1 = 'blue' THEN RAISE EXCEPTION 'no blue'; END IF;
+    RETURN json_build_object('colour', $1::text);
+END $f$;
+CREATE CAST (tt.colour AS json) WITH FUNCTION tt.colour_to_json(tt.colour);
+CREATE TABLE odd (id text PRIMARY KEY, j json, ja json[], c tt.colour, mood tt.mood, n numeric);
+INSERT INTO odd VALUES ('a', '{"x": "nul \u0000 here"}', ARRAY['1e999999'::json], 'red', 'happy', 1.50),
+                       ('b', '[1]', ARRAY['{}'::json], 'blue', NULL, -2),
+                       ('c', NULL, NULL, NULL, NULL, NULL);
+SELECT bemi.sync();
+SELECT bemi.backfill('odd') IS NOT NULL AS odd;
+SELECT bemi.sync();
+SELECT * FROM compare_baseline('odd');
+SELECT primary_key, "row", fallback FROM bemi.baseline_rows
+ WHERE baseline = (SELECT id FROM bemi.baselines WHERE relid = 'odd'::regclass AND snapshot IS NOT NULL)
+ ORDER BY primary_key;
+
 -- Refusals.
 CREATE VIEW wide_view AS SELECT * FROM wide;
 CREATE TEMP TABLE temp_t (id int PRIMARY KEY);
