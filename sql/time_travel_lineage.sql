@@ -121,6 +121,16 @@ ALTER TABLE keyed RENAME COLUMN code TO label;
 DROP INDEX keyed_code;
 SELECT event, key, breaks, detail FROM lin('tt.keyed');
 
+-- a session whose changes are not captured (a replication origin: a restore under
+-- bemi.restoring) writes no lineage
+SELECT 'origin' FROM pg_replication_origin_create('tt_restore_like');
+SELECT pg_replication_origin_session_setup('tt_restore_like');
+CREATE TABLE uncaptured (id int PRIMARY KEY);
+ALTER TABLE uncaptured ADD COLUMN v int;
+SELECT pg_replication_origin_session_reset();
+SELECT pg_replication_origin_drop('tt_restore_like');
+SELECT count(*) AS entries FROM bemi.table_lineage WHERE "table" = 'uncaptured';
+
 -- ALTER SCHEMA ... RENAME renames its tables
 CREATE SCHEMA moving;
 CREATE TABLE moving.t (id int PRIMARY KEY);

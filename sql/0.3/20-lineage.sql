@@ -275,6 +275,11 @@ CREATE FUNCTION bemi._lineage_on_ddl_start()
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- A session whose changes are not captured (a restore under bemi.restoring, the worker:
+    -- a replication origin is set up) writes no lineage: its entries would never get a place.
+    IF pg_replication_origin_session_is_setup() THEN
+        RETURN;
+    END IF;
     INSERT INTO bemi.table_lineage (relid, event, detail) VALUES (0, 'created', 'pending');
 END
 $$;
@@ -294,6 +299,11 @@ DECLARE
     seen oid[] := '{}';
     broken oid[] := '{}';
 BEGIN
+    -- A session whose changes are not captured (a restore under bemi.restoring, the worker:
+    -- a replication origin is set up) writes no lineage: its entries would never get a place.
+    IF pg_replication_origin_session_is_setup() THEN
+        RETURN;
+    END IF;
     IF tg_tag IN ('CREATE TABLE AS', 'SELECT INTO') THEN
         SELECT l.id INTO pending FROM bemi.table_lineage l
          WHERE l.relid = 0 AND l.detail = 'pending'
@@ -318,8 +328,7 @@ BEGIN
             CONTINUE;
         END IF;
         IF r.command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO') THEN
-            IF bemi._lineage_follows(r.objid)
-               AND NOT EXISTS (SELECT FROM bemi._lineage_latest(r.objid)) THEN
+            IF bemi._lineage_follows(r.objid) THEN
                 PERFORM bemi._lineage_created(r.objid, CASE WHEN r.command_tag <> 'CREATE TABLE' THEN pending END);
                 IF r.command_tag <> 'CREATE TABLE' THEN
                     pending := NULL;
@@ -404,6 +413,11 @@ DECLARE
 BEGIN
     IF to_regclass('bemi.table_lineage') IS NULL THEN
         RETURN;  -- DROP EXTENSION bemi
+    END IF;
+    -- A session whose changes are not captured (a restore under bemi.restoring, the worker:
+    -- a replication origin is set up) writes no lineage: its entries would never get a place.
+    IF pg_replication_origin_session_is_setup() THEN
+        RETURN;
     END IF;
     FOR r IN
         SELECT d.objid, d.schema_name, d.object_name
