@@ -159,16 +159,21 @@ SELECT * FROM bemi._place('00000000-0000-0000-0000-000000000000');
 -- ===== bemi.backfill =====
 -- A wide set of types: rows inserted while captured, then a baseline of the same rows. Each
 -- baseline row (row, key, fallback) equals the `after`, key and fallback of its CREATE record.
-CREATE ROLE tt_owner NOSUPERUSER;
-GRANT CREATE, USAGE ON SCHEMA tt TO tt_owner;
-SET ROLE tt_owner;
+CREATE ROLE regress_tt_owner NOSUPERUSER;
+GRANT CREATE, USAGE ON SCHEMA tt TO regress_tt_owner;
+SET ROLE regress_tt_owner;
 -- a type whose json cast belongs to a non-superuser: must never run (it would raise)
 CREATE TYPE tt.mood AS ENUM ('happy', 'sad');
 CREATE FUNCTION tt.mood_to_json(tt.mood) RETURNS json LANGUAGE plpgsql AS $f$
 BEGIN RAISE EXCEPTION 'the untrusted cast ran'; END $f$;
 CREATE CAST (tt.mood AS json) WITH FUNCTION tt.mood_to_json(tt.mood);
 CREATE TYPE tt.mood_box AS (m tt.mood, n int);
+-- the lineage follows a non-superuser's DDL too
+CREATE TABLE tt.owned (id int PRIMARY KEY);
+ALTER TABLE tt.owned RENAME TO owned2;
+DROP TABLE tt.owned2;
 RESET ROLE;
+SELECT event, name FROM lin('tt.owned');
 CREATE TYPE tt.pt AS (x numeric, label text, at timestamptz);
 CREATE DOMAIN tt.posint AS int CHECK (VALUE > 0);
 CREATE TABLE wide (id int PRIMARY KEY, n numeric, f8 float8, f4 real, nan float8, ts timestamptz,
@@ -309,18 +314,18 @@ SELECT 'capture_stopped', capture, slot_name, system_identifier, database_oid, d
 SELECT bemi.backfill('wide');
 ROLLBACK;
 -- a non-superuser: no EXECUTE; and refused even when granted
-CREATE ROLE tt_user NOSUPERUSER;
-GRANT USAGE ON SCHEMA tt TO tt_user;
-SET ROLE tt_user;
+CREATE ROLE regress_tt_user NOSUPERUSER;
+GRANT USAGE ON SCHEMA tt TO regress_tt_user;
+SET ROLE regress_tt_user;
 SELECT bemi.backfill('tt.wide');
 SELECT * FROM bemi.backfill_all();
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION bemi.backfill(regclass), bemi.backfill_all() TO tt_user;
-SET ROLE tt_user;
+GRANT EXECUTE ON FUNCTION bemi.backfill(regclass), bemi.backfill_all() TO regress_tt_user;
+SET ROLE regress_tt_user;
 SELECT bemi.backfill('tt.wide');
 SELECT * FROM bemi.backfill_all();
 RESET ROLE;
-REVOKE EXECUTE ON FUNCTION bemi.backfill(regclass), bemi.backfill_all() FROM tt_user;
+REVOKE EXECUTE ON FUNCTION bemi.backfill(regclass), bemi.backfill_all() FROM regress_tt_user;
 \set VERBOSITY terse
 SELECT bemi._pattern_matches(p, s, t) AS matches, p, s, t
   FROM (VALUES ('tt.secret*', 'tt', 'secret_data'), ('tt.secret\*', 'tt', 'secret_data'), ('tt.secret\*', 'tt', 'secret*'),
@@ -340,3 +345,6 @@ CREATE TABLE after_drop (id int PRIMARY KEY);
 DROP TABLE after_drop;
 CREATE EXTENSION bemi;
 SELECT bemi.sync();
+
+DROP SCHEMA tt, tt2, moved CASCADE;
+DROP ROLE regress_tt_owner, regress_tt_user;
