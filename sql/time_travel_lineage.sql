@@ -117,6 +117,22 @@ SELECT event, name, breaks, detail FROM lin('tt.unseen');
 CREATE TABLE failed AS SELECT 1 / 0 AS x;
 SELECT count(*) AS entries FROM bemi.table_lineage WHERE relid = 0 OR "table" = 'failed';
 
+-- partitions the lineage has not seen: a baseline of the partitioned table gives them a first
+-- entry, so detaching one with rows later breaks the parent's history; attaching one does too
+ALTER EVENT TRIGGER bemi_lineage DISABLE;
+CREATE TABLE old_parted (id int, k int, PRIMARY KEY (id, k)) PARTITION BY RANGE (k);
+CREATE TABLE old_parted_1 PARTITION OF old_parted FOR VALUES FROM (0) TO (10);
+CREATE TABLE old_parted_2 (id int, k int, PRIMARY KEY (id, k));
+ALTER EVENT TRIGGER bemi_lineage ENABLE;
+INSERT INTO old_parted VALUES (1, 1);
+INSERT INTO old_parted_2 VALUES (2, 12);
+SELECT bemi.backfill('old_parted') IS NOT NULL AS baselined;
+ALTER TABLE old_parted DETACH PARTITION old_parted_1;
+ALTER TABLE old_parted ATTACH PARTITION old_parted_2 FOR VALUES FROM (10) TO (20);
+SELECT event, name, parent, breaks, detail FROM lin('tt.old_parted');
+SELECT event, name, parent, breaks, detail FROM lin('tt.old_parted_1');
+SELECT event, name, parent, breaks, detail FROM lin('tt.old_parted_2');
+
 -- the key: a replica identity index (break), the index dropped (no key: break)
 CREATE TABLE keyed (id int PRIMARY KEY, code text NOT NULL);
 CREATE UNIQUE INDEX keyed_code ON keyed (code);

@@ -372,8 +372,13 @@ BEGIN
                 CONTINUE;
             END IF;
             -- A partition attached or detached with rows changes its ancestors' rows, old and new.
+            -- One the lineage has not seen is attached now when its pg_inherits row was written
+            -- by this transaction (age(xmin) <= 0, as in bemi._replica_identity_full_on_ddl).
             IF EXISTS (SELECT FROM bemi._lineage_latest(p.relid) l
-                        WHERE l.parent IS DISTINCT FROM bemi._lineage_parent(p.relid)) THEN
+                        WHERE l.parent IS DISTINCT FROM bemi._lineage_parent(p.relid))
+               OR (NOT EXISTS (SELECT FROM bemi._lineage_latest(p.relid))
+                   AND EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = p.relid
+                                  AND age(i.xmin) <= 0)) THEN
                 EXECUTE format('SELECT EXISTS (SELECT FROM %s)', p.relid::regclass) INTO has_rows;
                 IF has_rows THEN
                     FOR a IN
