@@ -95,7 +95,12 @@ SELECT * FROM lin('tt.events');
 SELECT * FROM lin('tt.events_2024');
 SELECT * FROM lin('tt.events_2025');
 SELECT * FROM lin('tt.events_2026');
--- DROP of a partitioned table drops its partitions too
+-- DROP of a partition alone takes its rows out of the parent: break
+CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+DROP TABLE events_2027;
+SELECT l.event, l.breaks_history, l.detail FROM bemi.table_lineage l
+ WHERE l.relid = 'events'::regclass ORDER BY l.id DESC LIMIT 1;
+-- DROP of a partitioned table drops its partitions too (no entry for the parent then)
 DROP TABLE events;
 SELECT name, event FROM (SELECT (lin(n)).* FROM unnest(ARRAY['tt.events', 'tt.events_2024', 'tt.events_2026']) n) x
  WHERE event = 'dropped' ORDER BY name;
