@@ -164,6 +164,45 @@ SET ROLE regress_tt_columns;
 SELECT tt_invoker_read('tt_open') AS granted_later;
 RESET ROLE;
 
+-- The permit check is for SECURITY DEFINER readers only: nobody else may call it.
+SET ROLE regress_tt_whole;
+SELECT bemi._check_past_permit(1, 'tt_open');
+RESET ROLE;
+
+-- Privileges of the trail (sql/0.3/90-privileges.sql). Every function of bemi that PUBLIC may
+-- execute, and whether it runs as its owner: a SECURITY DEFINER one must check a permit.
+SELECT p.oid::regprocedure AS public_function, p.prosecdef AS definer,
+       strpos(p.prosrc, 'bemi._check_past_permit(') > 0 AS checks_permit
+  FROM pg_proc p
+ WHERE p.pronamespace = 'bemi'::regnamespace
+   AND (p.proacl IS NULL
+        OR EXISTS (SELECT FROM aclexplode(p.proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE'))
+ ORDER BY p.oid::regprocedure::text;
+SELECT p.oid::regprocedure AS unchecked_public_definer
+  FROM pg_proc p
+ WHERE p.pronamespace = 'bemi'::regnamespace AND p.prosecdef
+   AND strpos(p.prosrc, 'bemi._check_past_permit(') = 0
+   AND (p.proacl IS NULL
+        OR EXISTS (SELECT FROM aclexplode(p.proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE'));
+-- Tables and views: what PUBLIC and bemi_reader may do.
+SELECT c.oid::regclass AS relation, c.relkind,
+       coalesce((SELECT string_agg(a.privilege_type, ',' ORDER BY a.privilege_type)
+                   FROM aclexplode(c.relacl) a WHERE a.grantee = 0), '') AS public,
+       coalesce((SELECT string_agg(a.privilege_type, ',' ORDER BY a.privilege_type)
+                   FROM aclexplode(c.relacl) a WHERE a.grantee = 'bemi_reader'::regrole), '') AS bemi_reader
+  FROM pg_class c
+ WHERE c.relnamespace = 'bemi'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+ ORDER BY c.oid::regclass::text;
+-- bemi.baseline_rows holds rows of every baselined table: not readable directly, not even by
+-- bemi_reader.
+GRANT bemi_reader TO regress_tt_whole;
+SET ROLE regress_tt_whole;
+SELECT count(*) FROM bemi.baseline_rows;
+SELECT count(*) >= 0 AS reads_lineage FROM bemi.table_lineage;
+SET ROLE regress_tt_none;
+SELECT count(*) FROM bemi.table_lineage;
+RESET ROLE;
+
 DROP FUNCTION tt_invoker_read(regclass), tt_definer_read(int8, regclass);
 DROP VIEW tt_view;
 DROP SEQUENCE tt_seq;
