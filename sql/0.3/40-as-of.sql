@@ -23,47 +23,6 @@
 CREATE INDEX changes_unstorable_idx ON bemi.changes (capture, commit_position, seq)
     WHERE fallback @> '[{"reason": "unstorable"}]';
 
--- Does an exclusion pattern (bemi.excluded_tables, the plugin's exclude-tables syntax:
--- schema.table split at the first unescaped dot, '*' any characters, '\' escapes the next one)
--- match this schema and table? Mirrors bemi::TableFilter (src/core/table_filter.cpp).
-CREATE FUNCTION bemi._tt_pattern_matches(pattern text, schema_name text, table_name text)
-    RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    parts text[] := ARRAY['', ''];
-    part int := 1;
-    i int := 1;
-    ch text;
-    n int := length(pattern);
-BEGIN
-    IF pattern IS NULL OR schema_name IS NULL OR table_name IS NULL THEN
-        RETURN false;
-    END IF;
-    -- each part becomes an anchored regular expression: '*' -> '.*', everything else literal
-    WHILE i <= n LOOP
-        ch := substr(pattern, i, 1);
-        IF ch = '\' AND i < n THEN
-            i := i + 1;
-            parts[part] := parts[part] || regexp_replace(substr(pattern, i, 1), '([^A-Za-z0-9_])', '\\\1', 'g');
-        ELSIF ch = '*' THEN
-            parts[part] := parts[part] || '.*';
-        ELSIF ch = '.' AND part = 1 THEN
-            part := 2;
-        ELSE
-            parts[part] := parts[part] || regexp_replace(ch, '([^A-Za-z0-9_])', '\\\1', 'g');
-        END IF;
-        i := i + 1;
-    END LOOP;
-    RETURN part = 2
-       AND schema_name ~ ('^(?:' || parts[1] || ')$')
-       AND table_name ~ ('^(?:' || parts[2] || ')$');
-END
-$$;
-COMMENT ON FUNCTION bemi._tt_pattern_matches(text, text, text) IS
-    'Time travel: does an exclusion pattern (schema.table, * wildcard, \ escapes) match this table?';
-
 -- bemi.time_travel_wait as an interval (the setting is in milliseconds; SHOW prints a unit).
 CREATE FUNCTION bemi._tt_wait()
     RETURNS interval
@@ -376,7 +335,7 @@ BEGIN
                        AND (c.commit_position, c.seq) <= (ecp, eseq)
                        AND (u.pattern IS NOT NULL OR c.operation = 'TRUNCATE')) ev) p
      WHERE EXISTS (SELECT FROM jsonb_array_elements(names) nm
-                    WHERE bemi._tt_pattern_matches(p.pattern, nm->>0, nm->>1))
+                    WHERE bemi._pattern_matches(p.pattern, nm->>0, nm->>1))
        AND (p.place_after_anchor
             OR (p.added AND NOT EXISTS (  -- in force at the anchor: added, not removed before it
                    SELECT FROM bemi.changes c2
@@ -388,7 +347,7 @@ BEGIN
     IF NOT FOUND AND live THEN
         SELECT t.pattern INTO x FROM bemi.excluded_tables t
          WHERE EXISTS (SELECT FROM jsonb_array_elements(names) nm
-                        WHERE bemi._tt_pattern_matches(t.pattern, nm->>0, nm->>1))
+                        WHERE bemi._pattern_matches(t.pattern, nm->>0, nm->>1))
          LIMIT 1;
     END IF;
     IF x.pattern IS NOT NULL THEN
@@ -642,6 +601,16 @@ AS $$
        AND NOT EXISTS (SELECT FROM tr WHERE tr.own OR (tr.leaf_schema, tr.leaf_table) = (b.leaf_schema::text, b.leaf_table::text))
 $$;
 
+-- The last `dropped` lineage entry of a relid: a live relation's entries are the ones after it
+-- (an oid can be reused by a table created after another was dropped).
+CREATE FUNCTION bemi._tt_last_drop(rel oid)
+    RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.id FROM bemi.table_lineage e WHERE e.relid = rel AND e.event = 'dropped' ORDER BY e.id DESC LIMIT 1
+$$;
+
 -- The context for a live relation at an instant or position.
 CREATE FUNCTION bemi._tt_context_live(rel regclass, until_ts timestamptz, until_pos int8)
     RETURNS jsonb
@@ -649,7 +618,7 @@ CREATE FUNCTION bemi._tt_context_live(rel regclass, until_ts timestamptz, until_
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT bemi._tt_context(rel, rel::text,
-                            (SELECT max(e.id) FROM bemi.table_lineage e WHERE e.relid = rel AND e.event = 'dropped'),
+                            bemi._tt_last_drop(rel),
                             NULL, bemi._tt_columns_now(rel), true, until_ts, until_pos)
 $$;
 
@@ -732,10 +701,10 @@ BEGIN
             USING ERRCODE = 'undefined_table',
                   HINT = 'bemi.table_lineage lists the names each table had since capture began; a table''s history starts at its baseline (bemi.backfill).';
     END IF;
-    SELECT max(e.id) INTO lo FROM bemi.table_lineage e
-     WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id < entry;
-    SELECT min(e.id) INTO hi FROM bemi.table_lineage e
-     WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id > entry;
+    SELECT e.id INTO lo FROM bemi.table_lineage e
+     WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id < entry ORDER BY e.id DESC LIMIT 1;
+    SELECT e.id INTO hi FROM bemi.table_lineage e
+     WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id > entry ORDER BY e.id LIMIT 1;
     live := hi IS NULL AND EXISTS (SELECT FROM pg_class c WHERE c.oid = _tt_relid_at.relid
                                                          AND c.relkind = ANY (ARRAY['r', 'p']::"char"[]));
 END
@@ -880,7 +849,6 @@ COMMENT ON FUNCTION bemi.as_of_jsonb(name, name, timestamptz) IS
 -- call them as the caller, so PUBLIC keeps EXECUTE on them (and on _tt_rel_of_type,
 -- _tt_check_table, _tt_refuse_fallback, which read only the catalogs).
 REVOKE EXECUTE ON FUNCTION
-    bemi._tt_pattern_matches(text, text, text),
     bemi._tt_latest_stored(),
     bemi._tt_await(timestamptz),
     bemi._tt_await_position(pg_lsn),
@@ -893,7 +861,8 @@ REVOKE EXECUTE ON FUNCTION
     bemi._tt_fill_toast(jsonb, text, text, int8, int4, jsonb, text[]),
     bemi._tt_rows(jsonb),
     bemi._tt_context_live(regclass, timestamptz, int8),
-    bemi._tt_relid_at(name, name, timestamptz)
+    bemi._tt_relid_at(name, name, timestamptz),
+    bemi._tt_last_drop(oid)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     bemi._as_of_rows(int8, regclass, timestamptz, pg_lsn),

@@ -107,7 +107,7 @@ BEGIN
         PERFORM bemi._tt_await(until);
     END IF;
     ctx := bemi._tt_context(rel, rel::text,
-                            (SELECT max(e.id) FROM bemi.table_lineage e WHERE e.relid = rel AND e.event = 'dropped'),
+                            bemi._tt_last_drop(rel),
                             NULL, bemi._tt_columns_now(rel), true, until, NULL, from_time);
     RETURN QUERY
         SELECT v.primary_key, v.valid_from, v.valid_to, v.change_id, v."row", v.fallback
@@ -150,7 +150,7 @@ AS $$
           FROM bemi.table_lineage e
          CROSS JOIN LATERAL bemi._place(e.id) p
          WHERE e.relid = rel AND p.capture IS NOT NULL
-           AND e.id > coalesce((SELECT max(d.id) FROM bemi.table_lineage d WHERE d.relid = rel AND d.event = 'dropped'),
+           AND e.id > coalesce(bemi._tt_last_drop(rel),
                                '00000000-0000-0000-0000-000000000000'::uuid)
     ), seg AS (
         SELECT ents.*, row_number() OVER w AS n,
