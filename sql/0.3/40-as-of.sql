@@ -804,6 +804,26 @@ $$;
 COMMENT ON FUNCTION bemi.as_of(anyelement, pg_lsn) IS
     'The rows of a table right after the stored transaction that committed at this position (current capture), in its current row type';
 
+-- An untyped literal (bemi.as_of(NULL::t, '2026-12-01 10:00+00')) matches both forms above, which
+-- PostgreSQL cannot choose between: this one takes it as text and reads it as a commit position
+-- when it has the form of one (0/1A2B3C), else as an instant (in the session's TimeZone, as
+-- the literal would be read).
+CREATE FUNCTION bemi.as_of(rowtype anyelement, instant_or_position text)
+    RETURNS SETOF anyelement
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF instant_or_position ~ '^\s*[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}\s*$' THEN
+        RETURN QUERY SELECT * FROM bemi.as_of(rowtype, instant_or_position::pg_lsn);
+    ELSE
+        RETURN QUERY SELECT * FROM bemi.as_of(rowtype, instant_or_position::timestamptz);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION bemi.as_of(anyelement, text) IS
+    'bemi.as_of with an untyped literal: a commit position (0/1A2B3C) or an instant';
+
 CREATE FUNCTION bemi.as_of_jsonb(rel regclass, instant timestamptz)
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE
@@ -873,6 +893,7 @@ GRANT EXECUTE ON FUNCTION
     bemi._tt_refuse_fallback(regclass, text, jsonb),
     bemi.as_of(anyelement, timestamptz),
     bemi.as_of(anyelement, pg_lsn),
+    bemi.as_of(anyelement, text),
     bemi.as_of_jsonb(regclass, timestamptz),
     bemi.as_of_jsonb(name, name, timestamptz)
     TO PUBLIC;

@@ -198,6 +198,9 @@ DECLARE
     keys text[] := ARRAY[key];
     more text[];
     segs jsonb;
+    r record;
+    e bemi.history_entry;
+    state jsonb;
 BEGIN
     PERFORM bemi._check_past_permit(token, rel);
     IF key IS NULL THEN
@@ -235,8 +238,10 @@ BEGIN
         keys := keys || more;
     END LOOP;
 
-    RETURN QUERY
-    WITH h AS (
+    -- The record's changes in order; the diff of each against the record's state before it
+    -- (carried from change to change: an UPDATE's "after" lacks unchanged TOAST values, and under
+    -- REPLICA IDENTITY DEFAULT its "before" is empty). A record's history is short: a loop.
+    FOR r IN
         SELECT c.*
           FROM jsonb_to_recordset(segs) AS g(schema text, "table" text, fcap uuid, fcp int8, fseq int4,
                                              tcap uuid, tcp int8, tseq int4)
@@ -252,29 +257,36 @@ BEGIN
                AND (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
                AND (c.capture, c.commit_position, c.seq) < (g.tcap, g.tcp, g.tseq)
          ) c
-    ), o AS (
-        SELECT h.*, lag(CASE WHEN h.operation = ANY (ARRAY['CREATE', 'UPDATE']) THEN h.after END)
-                      OVER (ORDER BY h.capture, h.commit_position, h.seq) AS prev_after
-          FROM h
-    )
-    SELECT o.id, o.primary_key, o.before, o.after, o.context, o.database, o.schema, o."table", o.operation,
-           o.committed_at, o.transaction_id, o.seq, o."position", o.commit_position, o.created_at,
-           o.previous_primary_key, o.unchanged_toast, o.actor, o.fallback, o.capture,
-           o.root_schema, o.root_table, o.effective_at,
-           CASE o.operation
-               WHEN 'CREATE' THEN bemi.diff('{}'::jsonb, o.after)
-               WHEN 'DELETE' THEN bemi.diff(coalesce(o.prev_after, '{}'::jsonb) || o.before, '{}'::jsonb)
-               WHEN 'UPDATE' THEN
-                   CASE WHEN o.prev_after IS NULL AND o.before = '{}'::jsonb THEN NULL
-                        WHEN o.prev_after IS NULL
-                        THEN bemi.diff(o.before, (SELECT coalesce(jsonb_object_agg(a.key, a.value), '{}'::jsonb)
-                                                    FROM jsonb_each(o.after) a WHERE o.before ? a.key))
-                        ELSE bemi.diff(o.prev_after || o.before, o.after)
-                   END - coalesce(o.unchanged_toast, '{}'::text[])
-               ELSE '{}'::jsonb
-           END
-      FROM o
-     ORDER BY o.capture, o.commit_position, o.seq;
+         ORDER BY c.capture, c.commit_position, c.seq
+    LOOP
+        e := ROW(r.id, r.primary_key, r.before, r.after, r.context, r.database, r.schema, r."table", r.operation,
+                 r.committed_at, r.transaction_id, r.seq, r."position", r.commit_position, r.created_at,
+                 r.previous_primary_key, r.unchanged_toast, r.actor, r.fallback, r.capture,
+                 r.root_schema, r.root_table, r.effective_at, NULL)::bemi.history_entry;
+        CASE r.operation
+            WHEN 'CREATE' THEN
+                e.diff := bemi.diff('{}'::jsonb, r.after);
+                state := r.after;
+            WHEN 'UPDATE' THEN
+                IF state IS NULL AND r.before = '{}'::jsonb THEN
+                    e.diff := NULL;  -- nothing known of the values before
+                ELSIF state IS NULL THEN
+                    e.diff := bemi.diff(r.before, (SELECT coalesce(jsonb_object_agg(a.key, a.value), '{}'::jsonb)
+                                                     FROM jsonb_each(r.after) a WHERE r.before ? a.key));
+                ELSE
+                    e.diff := bemi.diff(state || r.before, state || r.after)
+                              - coalesce(r.unchanged_toast, '{}'::text[]);
+                END IF;
+                state := CASE WHEN state IS NULL AND r.unchanged_toast IS NOT NULL THEN NULL
+                              ELSE coalesce(state, '{}'::jsonb) || r.after END;
+            WHEN 'DELETE' THEN
+                e.diff := bemi.diff(coalesce(state, '{}'::jsonb) || r.before, '{}'::jsonb);
+                state := NULL;
+            ELSE
+                e.diff := '{}'::jsonb;
+        END CASE;
+        RETURN NEXT e;
+    END LOOP;
 END
 $$;
 
