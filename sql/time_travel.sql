@@ -273,14 +273,14 @@ SELECT primary_key, "row", fallback
 
 --------------------------------------------------------------------------------------------
 -- Refusals, each with its hint.
-CREATE VIEW tt_view AS SELECT * FROM tt_full;
-CREATE SEQUENCE tt_seq;
+CREATE VIEW tt_asof_view AS SELECT * FROM tt_full;
+CREATE SEQUENCE tt_asof_seq;
 CREATE TABLE tt_nokey (a int, b text);
 CREATE TABLE tt_nothing (id int PRIMARY KEY);
 ALTER TABLE tt_nothing REPLICA IDENTITY NOTHING;
 -- not a table
-SELECT pg_temp.err($$SELECT * FROM bemi.as_of(NULL::tt_view, now())$$);
-SELECT pg_temp.err($$SELECT * FROM bemi.as_of_jsonb('tt_seq', now())$$);
+SELECT pg_temp.err($$SELECT * FROM bemi.as_of(NULL::tt_asof_view, now())$$);
+SELECT pg_temp.err($$SELECT * FROM bemi.as_of_jsonb('tt_asof_seq', now())$$);
 SELECT pg_temp.err($$SELECT * FROM bemi.as_of(NULL::int, now())$$);
 -- no key to tell rows apart
 SELECT pg_temp.err($$SELECT * FROM bemi.as_of(NULL::tt_nokey, now())$$);
@@ -387,21 +387,21 @@ CREATE ROLE tt_asof_reader;
 CREATE ROLE tt_asof_columns;
 GRANT SELECT ON tt_full TO tt_asof_reader;
 GRANT SELECT (code) ON tt_full TO tt_asof_columns;
-CREATE TABLE tt_rls (id int PRIMARY KEY);
-ALTER TABLE tt_rls ENABLE ROW LEVEL SECURITY;
-GRANT SELECT ON tt_rls TO tt_asof_reader;
+CREATE TABLE tt_asof_rls (id int PRIMARY KEY);
+ALTER TABLE tt_asof_rls ENABLE ROW LEVEL SECURITY;
+GRANT SELECT ON tt_asof_rls TO tt_asof_reader;
 GRANT SELECT ON steps TO tt_asof_reader, tt_asof_columns;
 SET ROLE tt_asof_reader;
 SELECT pg_temp.as_of('tt_full', s.at) = s.state AS reader_sees
   FROM steps s WHERE s.tbl = 'tt_full'::regclass ORDER BY s.n DESC LIMIT 1;
-SELECT pg_temp.err($$SELECT * FROM bemi.as_of(NULL::tt_rls, now() - interval '1 second')$$);
+SELECT pg_temp.err($$SELECT * FROM bemi.as_of(NULL::tt_asof_rls, now() - interval '1 second')$$);
 SELECT pg_temp.err($$SELECT * FROM bemi.as_of_jsonb('public', 'tt_gone', (SELECT at FROM steps LIMIT 1))$$);
 -- the readers refuse a token of another table
-SELECT pg_temp.err($$SELECT * FROM bemi._as_of_rows(bemi._past_permit('tt_full'), 'tt_rls', now() - interval '1 second', NULL)$$);
+SELECT pg_temp.err($$SELECT * FROM bemi._as_of_rows(bemi._past_permit('tt_full'), 'tt_asof_rls', now() - interval '1 second', NULL)$$);
 RESET ROLE;
 SET ROLE tt_asof_columns;
 SELECT pg_temp.err($$SELECT * FROM bemi.as_of(NULL::tt_full, now() - interval '1 second')$$);
 RESET ROLE;
-REVOKE ALL ON tt_full, tt_rls, steps FROM tt_asof_reader, tt_asof_columns;
+REVOKE ALL ON tt_full, tt_asof_rls, steps FROM tt_asof_reader, tt_asof_columns;
 DROP ROLE tt_asof_reader;
 DROP ROLE tt_asof_columns;

@@ -184,9 +184,11 @@ $$;
 -- live: the relation exists now (its current exclusions apply). Raises every refusal of
 -- "What breaks the chain" and "instant before the history begins". until_ts 'infinity': up to
 -- the last stored change (versions up to now). base_ts: use the baseline in force at base_ts
--- (the first one when base_ts is before every baseline) instead of the latest in the prefix.
+-- (the first one when base_ts is before every baseline) instead of the latest in the prefix;
+-- base_id: that baseline.
 CREATE FUNCTION bemi._tt_context(rel oid, label text, lo uuid, hi uuid, cur jsonb, live boolean,
-                                 until_ts timestamptz, until_pos int8, base_ts timestamptz DEFAULT NULL)
+                                 until_ts timestamptz, until_pos int8, base_ts timestamptz DEFAULT NULL,
+                                 base_id uuid DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -252,6 +254,7 @@ BEGIN
         ON a.id = bl.lineage
      WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
        AND (base_ts IS NULL OR a.effective_at <= base_ts)
+       AND (base_id IS NULL OR bl.id = base_id)
      ORDER BY a.capture DESC, a.commit_position DESC, a.seq DESC LIMIT 1;
     IF b.id IS NULL AND base_ts IS NOT NULL THEN
         SELECT bl.id, bl.snapshot, a.capture, a.commit_position AS acp, a.seq AS aseq, a.effective_at,
@@ -262,6 +265,7 @@ BEGIN
                                              effective_at timestamptz, columns jsonb)
             ON a.id = bl.lineage
          WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
+           AND (base_id IS NULL OR bl.id = base_id)
          ORDER BY a.capture, a.commit_position, a.seq LIMIT 1;
     END IF;
     IF b.id IS NULL THEN
@@ -874,7 +878,7 @@ REVOKE EXECUTE ON FUNCTION
     bemi._tt_await_position(pg_lsn),
     bemi._tt_current_capture(),
     bemi._tt_columns_now(oid),
-    bemi._tt_context(oid, text, uuid, uuid, jsonb, boolean, timestamptz, int8, timestamptz),
+    bemi._tt_context(oid, text, uuid, uuid, jsonb, boolean, timestamptz, int8, timestamptz, uuid),
     bemi._tt_map(jsonb, jsonb),
     bemi._tt_changes(jsonb, text),
     bemi._tt_baseline_row(jsonb, jsonb),

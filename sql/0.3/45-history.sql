@@ -78,7 +78,8 @@ $$;
 
 -- Reader (SECURITY DEFINER): every version of rel's rows valid at some instant in
 -- [from_time, to_time), for the holder of a permit token for rel. The chain starts at the
--- baseline in force at from_time (the first baseline when from_time is before it) and ends at
+-- baseline in force at from_time (the first baseline when from_time is before it; for
+-- -infinity, the earliest baseline whose chain is unbroken up to to_time) and ends at
 -- the last change before to_time (to_time 'infinity': the last stored change, after waiting for
 -- capture under READ COMMITTED).
 CREATE FUNCTION bemi._versions_rows(token int8, rel regclass, from_time timestamptz, to_time timestamptz)
@@ -90,6 +91,7 @@ AS $$
 DECLARE
     ctx jsonb;
     until timestamptz;
+    bid uuid;
 BEGIN
     PERFORM bemi._check_past_permit(token, rel);
     IF from_time IS NULL OR to_time IS NULL OR from_time >= to_time OR from_time = 'infinity' OR to_time = '-infinity' THEN
@@ -106,9 +108,29 @@ BEGIN
         until := to_time - interval '1 microsecond';
         PERFORM bemi._tt_await(until);
     END IF;
-    ctx := bemi._tt_context(rel, rel::text,
-                            bemi._tt_last_drop(rel),
-                            NULL, bemi._tt_columns_now(rel), true, until, NULL, from_time);
+    IF from_time = '-infinity' THEN
+        -- every version there is: from the earliest baseline whose chain reaches the end
+        FOR bid IN
+            SELECT bl.id FROM bemi.baselines bl
+              JOIN bemi.table_lineage e ON e.id = bl.lineage
+             CROSS JOIN LATERAL bemi._place(e.id) p
+             WHERE bl.relid = rel AND e.id > coalesce(bemi._tt_last_drop(rel), '00000000-0000-0000-0000-000000000000'::uuid)
+               AND p.capture IS NOT NULL
+             ORDER BY p.capture, p.commit_position, p.seq
+        LOOP
+            BEGIN
+                ctx := bemi._tt_context(rel, rel::text, bemi._tt_last_drop(rel), NULL, bemi._tt_columns_now(rel), true,
+                                        until, NULL, NULL, bid);
+                EXIT;
+            EXCEPTION WHEN object_not_in_prerequisite_state THEN
+                ctx := NULL;  -- its chain breaks before the end: try the next baseline
+            END;
+        END LOOP;
+    END IF;
+    IF ctx IS NULL THEN
+        ctx := bemi._tt_context(rel, rel::text, bemi._tt_last_drop(rel), NULL, bemi._tt_columns_now(rel), true,
+                                until, NULL, from_time);
+    END IF;
     RETURN QUERY
         SELECT v.primary_key, v.valid_from, v.valid_to, v.change_id, v."row", v.fallback
           FROM bemi._tt_versions(ctx) v
