@@ -24,6 +24,8 @@ CREATE TABLE bemi.table_lineage (
 -- The latest entry of a relation; the entries in force under a name.
 CREATE INDEX table_lineage_relid_idx ON bemi.table_lineage (relid, id);
 CREATE INDEX table_lineage_name_idx ON bemi.table_lineage (schema, "table", id);
+-- The partitions an entry says are under a table (DETACH PARTITION).
+CREATE INDEX table_lineage_parent_idx ON bemi.table_lineage (parent) WHERE parent IS NOT NULL;
 -- An UPDATE or DELETE by hand is recorded with the whole entry as it was.
 ALTER TABLE bemi.table_lineage REPLICA IDENTITY FULL;
 
@@ -288,7 +290,7 @@ DECLARE
     pending uuid;
     p record;
     has_rows bool;
-    a oid;
+    a record;
     seen oid[] := '{}';
     broken oid[] := '{}';
 BEGIN
@@ -365,18 +367,18 @@ BEGIN
                 EXECUTE format('SELECT EXISTS (SELECT FROM %s)', p.relid::regclass) INTO has_rows;
                 IF has_rows THEN
                     FOR a IN
-                        SELECT x.relid FROM (
-                            SELECT pa.relid FROM pg_partition_ancestors(bemi._lineage_parent(p.relid)) pa
-                            UNION
-                            SELECT pa.relid FROM bemi._lineage_latest(p.relid) l,
-                                   pg_partition_ancestors(l.parent) pa) x
+                        SELECT x.relid, x.how FROM (
+                            SELECT pa.relid, 'detached' AS how FROM bemi._lineage_latest(p.relid) l,
+                                   pg_partition_ancestors(l.parent) pa
+                            UNION ALL
+                            SELECT pa.relid, 'attached' FROM pg_partition_ancestors(bemi._lineage_parent(p.relid)) pa) x
                          WHERE x.relid IS NOT NULL
                     LOOP
-                        CONTINUE WHEN a = ANY (broken);
-                        broken := broken || a;
-                        IF bemi._lineage_follows(a) THEN
-                            PERFORM bemi._lineage_note(a, NULL,
-                                format('partition %s with rows attached or detached', p.relid::regclass));
+                        CONTINUE WHEN a.relid = ANY (broken);
+                        broken := broken || a.relid;
+                        IF bemi._lineage_follows(a.relid) THEN
+                            PERFORM bemi._lineage_note(a.relid, NULL,
+                                format('partition %s with rows %s', p.relid::regclass, a.how));
                         END IF;
                     END LOOP;
                 END IF;
@@ -418,6 +420,20 @@ BEGIN
         SELECT r.objid, 'dropped', r.schema_name, r.object_name, l.columns, l.key, l.parent, NULL
           FROM (SELECT NULL) x LEFT JOIN bemi._lineage_latest(r.objid) l ON true;
     END LOOP;
+    -- DROP INDEX of a replica identity index leaves its table without a key (records carry
+    -- none from then on): the tables under REPLICA IDENTITY USING INDEX without one.
+    IF EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d WHERE d.object_type = 'index') THEN
+        FOR r IN
+            SELECT c.oid FROM pg_class c
+             WHERE c.relreplident = 'i' AND c.relkind IN ('r', 'p')
+               AND NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+             ORDER BY c.oid
+        LOOP
+            IF bemi._lineage_follows(r.oid) AND EXISTS (SELECT FROM bemi._lineage_latest(r.oid) l WHERE l.key IS NOT NULL) THEN
+                PERFORM bemi._lineage_note(r.oid);
+            END IF;
+        END LOOP;
+    END IF;
 END
 $$;
 
