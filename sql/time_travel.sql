@@ -4,6 +4,8 @@
 -- TOAST values, replica identity DEFAULT and FULL), schema changes through the lineage, a
 -- dropped table, and every refusal. Needs the worker (shared_preload_libraries = 'bemi').
 SET client_min_messages = warning;
+SET DateStyle = 'ISO';  -- instants in messages are masked in this form
+SET TimeZone = 'UTC';
 CREATE EXTENSION IF NOT EXISTS bemi;
 SELECT bemi.sync();  -- capture has started
 SET bemi.time_travel_wait = '3s';

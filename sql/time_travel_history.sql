@@ -3,6 +3,8 @@
 -- returns the versions valid in it; bemi.history follows key changes both ways, with diffs
 -- reconstructed from the record's previous version. Needs the worker.
 SET client_min_messages = warning;
+SET DateStyle = 'ISO';  -- instants in messages are masked in this form
+SET TimeZone = 'UTC';
 CREATE EXTENSION IF NOT EXISTS bemi;
 SELECT bemi.sync();
 SET bemi.time_travel_wait = '3s';
@@ -135,7 +137,8 @@ SELECT pg_temp.err($$SELECT * FROM bemi.versions(NULL::th_items, now(), now() - 
 SELECT operation, primary_key, previous_primary_key, diff FROM bemi.history('th_items', 's4');
 SELECT operation, primary_key, previous_primary_key, diff
   FROM bemi.history(ROW('s5', NULL, NULL)::th_items);
--- A key deleted and inserted again: both lives, the DELETE with the old values.
+-- A key deleted and inserted again: both lives. Its first version is a baseline row, not a
+-- change: the DELETE's diff holds what its record carries (the key, REPLICA IDENTITY DEFAULT).
 SELECT operation, primary_key, diff FROM bemi.history('th_items', 's2');
 -- A partitioned table: a move between partitions changes the key (the partition key is part
 -- of it) and is recorded as a DELETE and a CREATE, without previous_primary_key: two records.
@@ -144,10 +147,11 @@ SELECT operation, primary_key, "table", diff FROM bemi.history(ROW(1, 'b', NULL)
 -- A composite key with a text part renders as the record writes it.
 SELECT bemi._tt_key_of('th_part', '{"id": 1, "zone": "b"}') AS key;
 
--- Who may: the whole table, through the permit.
+-- Who may: the whole table, through the permit (a permit for another table is refused).
 CREATE ROLE th_reader;
 CREATE ROLE th_none;
 GRANT SELECT ON th_items TO th_reader;
+GRANT SELECT ON th_tick TO th_none;
 SET ROLE th_reader;
 SELECT count(*) > 0 AS reader_versions FROM bemi.versions(NULL::th_items);
 SELECT count(*) AS reader_history FROM bemi.history('th_items', 's1');
@@ -158,6 +162,7 @@ SELECT pg_temp.err($$SELECT * FROM bemi.history('th_items', 's1')$$);
 SELECT pg_temp.err($$SELECT * FROM bemi._history_rows(bemi._past_permit('th_tick'), 'th_items', 's1')$$);
 RESET ROLE;
 REVOKE ALL ON th_items FROM th_reader;
+REVOKE ALL ON th_tick FROM th_none;
 DROP ROLE th_reader;
 DROP ROLE th_none;
 SELECT pg_temp.err($$SELECT * FROM bemi.history('pg_stat_activity', '1')$$);
