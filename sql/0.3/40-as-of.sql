@@ -438,7 +438,8 @@ $$;
 -- the root names) in the baseline's capture, after the anchor up to the end of the prefix, plus
 -- those before the anchor whose transaction the baseline's snapshot does not see (a backfill),
 -- or of the anchor's own transaction (CREATE TABLE AS writes rows before its lineage entry).
--- only_key: only the records of that key (as key or previous key).
+-- only_key: only the records of that key (as key or previous key). Unordered: every consumer
+-- orders by (commit_position, seq) itself.
 CREATE FUNCTION bemi._tt_changes(ctx jsonb, only_key text DEFAULT NULL)
     RETURNS TABLE(change_id int8, operation text, primary_key text, previous_primary_key text,
                   own boolean, leaf_schema text, leaf_table text, "row" jsonb, unchanged_toast text[],
@@ -446,6 +447,10 @@ CREATE FUNCTION bemi._tt_changes(ctx jsonb, only_key text DEFAULT NULL)
                   effective_at timestamptz)
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
+    -- large set-based plans: JIT compilation costs more than it saves here; sorts and hashes
+    -- of a chain's changes fit in memory
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
     SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.own, c.schema, c."table",
            CASE WHEN g.ident THEN c.after
@@ -461,12 +466,18 @@ AS $$
       FROM jsonb_to_recordset(ctx->'segs') AS g(schema text, "table" text, fcp int8, fseq int4, tcp int8, tseq int4,
                                                 map jsonb, ident boolean)
      CROSS JOIN LATERAL (
-        SELECT c.*, true AS own FROM bemi.changes c
+        SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.schema, c."table", c.after,
+               c.unchanged_toast, c.fallback, c.commit_position, c.seq, c.committed_at, c.effective_at,
+               c.transaction_id, true AS own
+          FROM bemi.changes c
          WHERE c.schema = g.schema AND c."table" = g."table" AND c.capture = (ctx->>'cap')::uuid
            AND (c.commit_position, c.seq) >= (g.fcp, g.fseq) AND (c.commit_position, c.seq) < (g.tcp, g.tseq)
            AND (c.commit_position, c.seq) <= ((ctx->>'ecp')::int8, (ctx->>'eseq')::int4)
         UNION ALL
-        SELECT c.*, false AS own FROM bemi.changes c
+        SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.schema, c."table", c.after,
+               c.unchanged_toast, c.fallback, c.commit_position, c.seq, c.committed_at, c.effective_at,
+               c.transaction_id, false AS own
+          FROM bemi.changes c
          WHERE c.root_schema = g.schema AND c.root_table = g."table" AND c.capture = (ctx->>'cap')::uuid
            AND (c.commit_position, c.seq) >= (g.fcp, g.fseq) AND (c.commit_position, c.seq) < (g.tcp, g.tseq)
            AND (c.commit_position, c.seq) <= ((ctx->>'ecp')::int8, (ctx->>'eseq')::int4)
@@ -478,7 +489,6 @@ AS $$
        AND c.operation = ANY (ARRAY['CREATE', 'UPDATE', 'DELETE', 'TRUNCATE'])
        AND NOT coalesce(c.fallback @> '[{"reason": "unstorable"}]', false)
        AND (only_key IS NULL OR c.primary_key = only_key OR c.previous_primary_key = only_key)
-     ORDER BY c.commit_position, c.seq
 $$;
 
 -- A baseline row renamed to the current column names (ctx: bmap, bident).
@@ -556,14 +566,17 @@ $$;
 -- The rows of the state the context describes: per key the last event (a version, or a removal:
 -- DELETE, or the old key of a key change), unless a later TRUNCATE removed it (the whole table's,
 -- or its leaf's); the baseline's rows no change touched and no TRUNCATE removed. Set-based: the
--- baseline rows pass through a hash anti-join against the keys the changes touched.
-CREATE FUNCTION bemi._tt_rows(ctx jsonb)
-    RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
-    LANGUAGE sql STABLE
+-- baseline rows pass through a hash anti-join against the keys the changes touched. Kept as the
+-- text of a query with $1 = ctx: the readers run it with RETURN QUERY EXECUTE, so that its rows
+-- (a whole table's) are stored once, in the reader's result, and the plan sees ctx's values.
+CREATE FUNCTION bemi._tt_rows_sql()
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
-AS $$
+AS $body$
+    SELECT $q$
     WITH ch AS MATERIALIZED (
-        SELECT * FROM bemi._tt_changes(ctx)
+        SELECT * FROM bemi._tt_changes($1)
     ), ev AS (
         SELECT ch.primary_key AS key, 'row' AS kind, 1 AS sub, ch.* FROM ch
          WHERE ch.operation = ANY (ARRAY['CREATE', 'UPDATE'])
@@ -582,27 +595,43 @@ AS $$
     )
     SELECT l.key,
            CASE WHEN l.unchanged_toast IS NULL OR cardinality(l.unchanged_toast) = 0 THEN l."row"
-                ELSE bemi._tt_fill_toast(ctx, l.key, l.previous_primary_key, l.commit_position, l.seq,
+                ELSE bemi._tt_fill_toast($1, l.key, l.previous_primary_key, l.commit_position, l.seq,
                                          l."row", l.unchanged_toast) END,
            l.fallback
       FROM last l
      WHERE l.kind = 'row'
-       AND NOT EXISTS (SELECT FROM tr
-                        WHERE (tr.commit_position, tr.seq) > (l.commit_position, l.seq)
-                          AND (tr.own OR (tr.leaf_schema, tr.leaf_table) = (l.leaf_schema, l.leaf_table)))
+       AND CASE WHEN NOT (SELECT EXISTS (SELECT FROM tr)) THEN true  -- once: most chains have no TRUNCATE
+                ELSE NOT EXISTS (SELECT FROM tr
+                                  WHERE (tr.commit_position, tr.seq) > (l.commit_position, l.seq)
+                                    AND (tr.own OR (tr.leaf_schema, tr.leaf_table) = (l.leaf_schema, l.leaf_table))) END
     UNION ALL
     SELECT b.primary_key,
-           CASE WHEN (ctx->>'bident')::boolean THEN b."row"
-                ELSE (SELECT coalesce(jsonb_object_agg(ctx->'bmap'->>e.key, e.value), '{}')
-                        FROM jsonb_each(b."row") e WHERE ctx->'bmap' ? e.key) END,
+           CASE WHEN ($1->>'bident')::boolean THEN b."row"
+                ELSE (SELECT coalesce(jsonb_object_agg($1->'bmap'->>e.key, e.value), '{}')
+                        FROM jsonb_each(b."row") e WHERE $1->'bmap' ? e.key) END,
            CASE WHEN b.fallback IS NOT NULL
-                THEN (SELECT jsonb_agg(f || jsonb_build_object('column', ctx->'bmap'->>(f->>'column')))
+                THEN (SELECT jsonb_agg(f || jsonb_build_object('column', $1->'bmap'->>(f->>'column')))
                         FROM jsonb_array_elements(b.fallback) f
-                       WHERE coalesce(f->>'image', 'after') = 'after' AND ctx->'bmap' ? (f->>'column')) END
+                       WHERE coalesce(f->>'image', 'after') = 'after' AND $1->'bmap' ? (f->>'column')) END
       FROM bemi.baseline_rows b
-     WHERE b.baseline = (ctx->>'baseline')::uuid
+     WHERE b.baseline = ($1->>'baseline')::uuid
        AND NOT EXISTS (SELECT FROM ev WHERE ev.key = b.primary_key)
-       AND NOT EXISTS (SELECT FROM tr WHERE tr.own OR (tr.leaf_schema, tr.leaf_table) = (b.leaf_schema::text, b.leaf_table::text))
+       AND CASE WHEN NOT (SELECT EXISTS (SELECT FROM tr)) THEN true
+                ELSE NOT EXISTS (SELECT FROM tr WHERE tr.own OR (tr.leaf_schema, tr.leaf_table) = (b.leaf_schema::text, b.leaf_table::text)) END
+$q$::text
+$body$;
+
+-- The same as a function (tests, other readers): bemi._tt_rows(ctx).
+CREATE FUNCTION bemi._tt_rows(ctx jsonb)
+    RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    SET work_mem = '64MB'
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE bemi._tt_rows_sql() USING ctx;
+END
 $$;
 
 -- The last `dropped` lineage entry of a relid: a live relation's entries are the ones after it
@@ -653,6 +682,10 @@ CREATE FUNCTION bemi._as_of_rows(token int8, rel regclass, until_ts timestamptz,
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- large set-based plans: JIT compilation costs more than it saves here; sorts and hashes
+    -- of a chain's changes fit in memory
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
 DECLARE
     ctx jsonb;
@@ -664,7 +697,7 @@ BEGIN
         PERFORM bemi._tt_await_position(until_pos);
     END IF;
     ctx := bemi._tt_context_live(rel, until_ts, (until_pos - '0/0'::pg_lsn)::int8);
-    RETURN QUERY SELECT r.primary_key, r."row", r.fallback FROM bemi._tt_rows(ctx) r;
+    RETURN QUERY EXECUTE bemi._tt_rows_sql() USING ctx;
 END
 $$;
 
@@ -722,6 +755,10 @@ CREATE FUNCTION bemi._as_of_named(token int8, schema_name name, table_name name,
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- large set-based plans: JIT compilation costs more than it saves here; sorts and hashes
+    -- of a chain's changes fit in memory
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
 DECLARE
     t record;
@@ -748,7 +785,7 @@ BEGIN
          CROSS JOIN LATERAL jsonb_array_elements(l.columns) c;
     END IF;
     ctx := bemi._tt_context(t.relid, format('%I.%I', schema_name, table_name), t.lo, t.hi, cur, t.live, instant, NULL);
-    RETURN QUERY SELECT r.primary_key, r."row", r.fallback FROM bemi._tt_rows(ctx) r;
+    RETURN QUERY EXECUTE bemi._tt_rows_sql() USING ctx;
 END
 $$;
 
@@ -776,6 +813,7 @@ CREATE FUNCTION bemi.as_of(rowtype anyelement, instant timestamptz)
     RETURNS SETOF anyelement
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 DECLARE
     rel regclass := bemi._tt_rel_of_type(pg_typeof(rowtype)::regtype);
@@ -794,6 +832,7 @@ CREATE FUNCTION bemi.as_of(rowtype anyelement, commit_position pg_lsn)
     RETURNS SETOF anyelement
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 DECLARE
     rel regclass := bemi._tt_rel_of_type(pg_typeof(rowtype)::regtype);
@@ -832,6 +871,7 @@ CREATE FUNCTION bemi.as_of_jsonb(rel regclass, instant timestamptz)
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 BEGIN
     PERFORM bemi._tt_check_table(rel);
@@ -846,6 +886,7 @@ CREATE FUNCTION bemi.as_of_jsonb(schema_name name, table_name name, instant time
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 DECLARE
     rel regclass;
@@ -884,6 +925,7 @@ REVOKE EXECUTE ON FUNCTION
     bemi._tt_baseline_row(jsonb, jsonb),
     bemi._tt_fill_toast(jsonb, text, text, int8, int4, jsonb, text[]),
     bemi._tt_rows(jsonb),
+    bemi._tt_rows_sql(),
     bemi._tt_context_live(regclass, timestamptz, int8),
     bemi._tt_relid_at(name, name, timestamptz),
     bemi._tt_last_drop(oid)

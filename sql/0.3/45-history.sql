@@ -18,6 +18,8 @@ CREATE FUNCTION bemi._tt_versions(ctx jsonb)
                   "row" jsonb, fallback jsonb)
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
     WITH ch AS MATERIALIZED (
         SELECT * FROM bemi._tt_changes(ctx)
@@ -87,6 +89,8 @@ CREATE FUNCTION bemi._versions_rows(token int8, rel regclass, from_time timestam
                   "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
 DECLARE
     ctx jsonb;
