@@ -99,9 +99,8 @@ PastAccess past_access(Oid relid, Oid role) {
     return PastAccess::kAllowed;
 }
 
-// ERRORs unless the current role (GetUserId) may read relid's past.
-void check_may_read_past(Oid relid) {
-    const Oid role = GetUserId();
+// ERRORs unless role may read relid's past.
+void check_may_read_past(Oid relid, Oid role) {
     switch (past_access(relid, role)) {
     case PastAccess::kAllowed:
         return;
@@ -152,7 +151,7 @@ BEMI_FUNCTION(bemi_past_permit) {
     using namespace bemi_pg;
     const Oid relid = PG_GETARG_OID(0);
     register_callback_once();
-    check_may_read_past(relid);
+    check_may_read_past(relid, GetUserId());
 
     const int64 token = new_token();
     PastPermit &slot = permits[next_slot];
@@ -173,6 +172,10 @@ BEMI_FUNCTION(bemi_check_past_permit) {
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("the table to read the past of must not be null"),
                         errhint("Pass the table the permit was issued for.")));
     const Oid relid = PG_GETARG_OID(1);
+    // No token: the caller's permit was refused (a wrapper that lets its reader decide passes
+    // NULL then). Say why, for the outer role, as _past_permit would have.
+    if (PG_ARGISNULL(0))
+        check_may_read_past(relid, GetOuterUserId());
     if (!PG_ARGISNULL(0)) {
         const int64 token = PG_GETARG_INT64(0);
         const Oid outer_user = GetOuterUserId();
