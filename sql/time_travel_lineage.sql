@@ -29,6 +29,10 @@ CREATE TABLE todo (id int PRIMARY KEY, task text, done boolean);
 CREATE TEMP TABLE scratch (id int PRIMARY KEY);
 CREATE UNLOGGED TABLE fast (id int PRIMARY KEY);
 SELECT * FROM lin('tt.todo');
+-- one created entry, whatever subcommands the CREATE TABLE runs
+CREATE TABLE liked (LIKE todo INCLUDING ALL, extra serial, CHECK (id > 0));
+ALTER TABLE liked ADD CONSTRAINT liked_extra UNIQUE (extra), ALTER COLUMN task SET DEFAULT 'x';
+SELECT event, name, columns, key FROM lin('tt.liked');
 SELECT count(*) AS temp_or_unlogged_entries FROM bemi.table_lineage
  WHERE "table" IN ('scratch', 'fast');
 -- with its created baseline, empty at the entry

@@ -311,10 +311,11 @@ BEGIN
          ORDER BY l.id DESC LIMIT 1;
     END IF;
     FOR r IN
-        SELECT DISTINCT d.objid, d.command_tag, d.classid
+        SELECT DISTINCT d.objid, d.command_tag, d.classid,
+               d.command_tag NOT IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO') AS later
           FROM pg_event_trigger_ddl_commands() d
          WHERE d.classid IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_namespace'::regclass)
-         ORDER BY d.objid
+         ORDER BY later, d.objid  -- creations first: a subcommand may alter the new table
     LOOP
         IF r.classid = 'pg_catalog.pg_namespace'::regclass THEN
             -- ALTER SCHEMA ... RENAME renames every table in it.
