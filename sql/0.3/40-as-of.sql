@@ -277,7 +277,9 @@ BEGIN
 
     -- (4) what breaks the chain between the anchor and the end of the prefix
     IF e_cap <> b.capture OR (n_cap IS NOT NULL AND n_cap <> b.capture)
-       OR (until_ts = 'infinity' AND bemi._tt_current_capture() IS DISTINCT FROM b.capture) THEN
+       OR (until_ts = 'infinity' AND (bemi._tt_current_capture() IS DISTINCT FROM b.capture
+                                      OR EXISTS (SELECT FROM bemi.capture_history h
+                                                  WHERE h.capture = b.capture AND h.event = 'capture_stopped'))) THEN
         RAISE EXCEPTION 'bemi: the history of "%" has a capture gap between its baseline (%) and %', label, b.effective_at, what
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Capture restarted in between (a lost replication slot, a restore or an upgrade: see bemi.capture_history): changes may be missing.',
@@ -314,8 +316,11 @@ BEGIN
     SELECT c.schema, c."table", c.committed_at INTO x
       FROM bemi.changes c
      WHERE c.fallback @> '[{"reason": "unstorable"}]'
-       AND c.capture = b.capture
-       AND (c.commit_position, c.seq) > (b.acp, b.aseq) AND (c.commit_position, c.seq) <= (ecp, eseq)
+       AND c.capture = b.capture AND (c.commit_position, c.seq) <= (ecp, eseq)
+       AND ((c.commit_position, c.seq) > (b.acp, b.aseq)
+            -- before the anchor: a transaction the baseline's snapshot does not see
+            OR (b.snapshot IS NOT NULL AND c.transaction_id >= pg_snapshot_xmin(b.snapshot)::text::int8
+                AND NOT pg_visible_in_snapshot(c.transaction_id::text::xid8, b.snapshot)))
        AND (c."table" = '' OR names @> jsonb_build_array(jsonb_build_array(c.schema, c."table"))
             OR names @> jsonb_build_array(jsonb_build_array(c.root_schema, c.root_table)))
      ORDER BY c.commit_position, c.seq LIMIT 1;
