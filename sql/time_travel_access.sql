@@ -146,6 +146,20 @@ SELECT tt_definer_read(:token, 'tt_open');
 COMMIT;
 RESET ROLE;
 
+-- SELECT on a table in a schema the role may not use: refused, as reading the table is.
+CREATE SCHEMA tt_private;
+CREATE TABLE tt_private.t (id int PRIMARY KEY);
+GRANT SELECT ON tt_private.t TO regress_tt_whole;
+SELECT 'tt_private.t'::regclass::oid AS private_oid \gset
+SET ROLE regress_tt_whole;
+SELECT bemi._past_permit(:private_oid);
+RESET ROLE;
+GRANT USAGE ON SCHEMA tt_private TO regress_tt_whole;
+SET ROLE regress_tt_whole;
+SELECT bemi._past_permit(:private_oid) <> 0 AS permitted_with_usage;
+RESET ROLE;
+DROP SCHEMA tt_private CASCADE;
+
 -- Only some columns: refused, even with every column granted one by one.
 SET ROLE regress_tt_columns;
 SELECT count(secret) AS columns_readable_today FROM tt_open;
