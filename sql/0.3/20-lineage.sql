@@ -372,8 +372,13 @@ BEGIN
                 CONTINUE;
             END IF;
             -- A partition attached or detached with rows changes its ancestors' rows, old and new.
+            -- One the lineage has not seen is attached now when its pg_inherits row was written
+            -- by this transaction (age(xmin) <= 0, as in bemi._replica_identity_full_on_ddl).
             IF EXISTS (SELECT FROM bemi._lineage_latest(p.relid) l
-                        WHERE l.parent IS DISTINCT FROM bemi._lineage_parent(p.relid)) THEN
+                        WHERE l.parent IS DISTINCT FROM bemi._lineage_parent(p.relid))
+               OR (NOT EXISTS (SELECT FROM bemi._lineage_latest(p.relid))
+                   AND EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = p.relid
+                                  AND age(i.xmin) <= 0)) THEN
                 EXECUTE format('SELECT EXISTS (SELECT FROM %s)', p.relid::regclass) INTO has_rows;
                 IF has_rows THEN
                     FOR a IN
@@ -411,6 +416,9 @@ CREATE FUNCTION bemi._lineage_on_drop()
 AS $$
 DECLARE
     r record;
+    a record;
+    dropped_parent oid;
+    broken oid[] := '{}';
 BEGIN
     IF to_regclass('bemi.table_lineage') IS NULL THEN
         RETURN;  -- DROP EXTENSION bemi
@@ -433,7 +441,20 @@ BEGIN
                   AND EXISTS (SELECT FROM bemi.table_lineage l WHERE l.relid = r.objid);
         INSERT INTO bemi.table_lineage (relid, event, schema, "table", columns, key, parent, detail)
         SELECT r.objid, 'dropped', r.schema_name, r.object_name, l.columns, l.key, l.parent, NULL
-          FROM (SELECT NULL) x LEFT JOIN bemi._lineage_latest(r.objid) l ON true;
+          FROM (SELECT NULL) x LEFT JOIN bemi._lineage_latest(r.objid) l ON true
+        RETURNING parent INTO dropped_parent;
+        -- A partition dropped on its own takes its rows out of its ancestors without decoded
+        -- changes (its rows can no longer be counted: an empty one breaks them too).
+        IF dropped_parent IS NOT NULL AND EXISTS (SELECT FROM pg_class c WHERE c.oid = dropped_parent) THEN
+            FOR a IN SELECT pa.relid FROM pg_partition_ancestors(dropped_parent) pa LOOP
+                CONTINUE WHEN a.relid = ANY (broken);
+                broken := broken || a.relid;
+                IF bemi._lineage_follows(a.relid) THEN
+                    PERFORM bemi._lineage_note(a.relid, NULL,
+                        format('partition %I.%I dropped with its rows', r.schema_name, r.object_name));
+                END IF;
+            END LOOP;
+        END IF;
     END LOOP;
     -- DROP INDEX of a replica identity index leaves its table without a key (records carry
     -- none from then on): the tables under REPLICA IDENTITY USING INDEX without one.

@@ -406,6 +406,16 @@ BEGIN
 
     -- Capture started before S (checked above against an earlier or the same snapshot).
     entry := bemi._lineage_note(rel, 'baseline');
+    -- The partitions under it the lineage has not seen get a first entry (not a break: they are
+    -- as the copy shows them), so that detaching one later is seen.
+    INSERT INTO bemi.table_lineage (relid, event, schema, "table", columns, key, parent, breaks_history, detail)
+    SELECT pt.relid, 'altered', n.nspname, c.relname, bemi._lineage_columns(pt.relid), bemi._lineage_key(pt.relid),
+           bemi._lineage_parent(pt.relid), false, format('first entry: a partition of %s at its baseline', rel)
+      FROM pg_partition_tree(rel) pt
+      JOIN pg_class c ON c.oid = pt.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE pt.relid <> rel::oid AND bemi._lineage_follows(pt.relid)
+       AND NOT EXISTS (SELECT FROM bemi._lineage_latest(pt.relid))
+     ORDER BY pt.level, pt.relid;
     INSERT INTO bemi.baselines (id, relid, schema, "table", snapshot, lineage, row_count)
     VALUES (baseline_id, rel, cls.nspname, cls.relname, snap, entry, n);
     RETURN baseline_id;
