@@ -29,6 +29,10 @@ CREATE TABLE todo (id int PRIMARY KEY, task text, done boolean);
 CREATE TEMP TABLE scratch (id int PRIMARY KEY);
 CREATE UNLOGGED TABLE fast (id int PRIMARY KEY);
 SELECT * FROM lin('tt.todo');
+-- one created entry, whatever subcommands the CREATE TABLE runs
+CREATE TABLE liked (LIKE todo INCLUDING ALL, extra serial, CHECK (id > 0));
+ALTER TABLE liked ADD CONSTRAINT liked_extra UNIQUE (extra), ALTER COLUMN task SET DEFAULT 'x';
+SELECT event, name, columns, key FROM lin('tt.liked');
 SELECT count(*) AS temp_or_unlogged_entries FROM bemi.table_lineage
  WHERE "table" IN ('scratch', 'fast');
 -- with its created baseline, empty at the entry
@@ -91,7 +95,12 @@ SELECT * FROM lin('tt.events');
 SELECT * FROM lin('tt.events_2024');
 SELECT * FROM lin('tt.events_2025');
 SELECT * FROM lin('tt.events_2026');
--- DROP of a partitioned table drops its partitions too
+-- DROP of a partition alone takes its rows out of the parent: break
+CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+DROP TABLE events_2027;
+SELECT l.event, l.breaks_history, l.detail FROM bemi.table_lineage l
+ WHERE l.relid = 'events'::regclass ORDER BY l.id DESC LIMIT 1;
+-- DROP of a partitioned table drops its partitions too (no entry for the parent then)
 DROP TABLE events;
 SELECT name, event FROM (SELECT (lin(n)).* FROM unnest(ARRAY['tt.events', 'tt.events_2024', 'tt.events_2026']) n) x
  WHERE event = 'dropped' ORDER BY name;
@@ -113,6 +122,22 @@ SELECT event, name, breaks, detail FROM lin('tt.unseen');
 CREATE TABLE failed AS SELECT 1 / 0 AS x;
 SELECT count(*) AS entries FROM bemi.table_lineage WHERE relid = 0 OR "table" = 'failed';
 
+-- partitions the lineage has not seen: a baseline of the partitioned table gives them a first
+-- entry, so detaching one with rows later breaks the parent's history; attaching one does too
+ALTER EVENT TRIGGER bemi_lineage DISABLE;
+CREATE TABLE old_parted (id int, k int, PRIMARY KEY (id, k)) PARTITION BY RANGE (k);
+CREATE TABLE old_parted_1 PARTITION OF old_parted FOR VALUES FROM (0) TO (10);
+CREATE TABLE old_parted_2 (id int, k int, PRIMARY KEY (id, k));
+ALTER EVENT TRIGGER bemi_lineage ENABLE;
+INSERT INTO old_parted VALUES (1, 1);
+INSERT INTO old_parted_2 VALUES (2, 12);
+SELECT bemi.backfill('old_parted') IS NOT NULL AS baselined;
+ALTER TABLE old_parted DETACH PARTITION old_parted_1;
+ALTER TABLE old_parted ATTACH PARTITION old_parted_2 FOR VALUES FROM (10) TO (20);
+SELECT event, name, parent, breaks, detail FROM lin('tt.old_parted');
+SELECT event, name, parent, breaks, detail FROM lin('tt.old_parted_1');
+SELECT event, name, parent, breaks, detail FROM lin('tt.old_parted_2');
+
 -- the key: a replica identity index (break), the index dropped (no key: break)
 CREATE TABLE keyed (id int PRIMARY KEY, code text NOT NULL);
 CREATE UNIQUE INDEX keyed_code ON keyed (code);
@@ -120,6 +145,16 @@ ALTER TABLE keyed REPLICA IDENTITY USING INDEX keyed_code;
 ALTER TABLE keyed RENAME COLUMN code TO label;
 DROP INDEX keyed_code;
 SELECT event, key, breaks, detail FROM lin('tt.keyed');
+
+-- a session whose changes are not captured (a replication origin: a restore under
+-- bemi.restoring) writes no lineage
+SELECT 'origin' FROM pg_replication_origin_create('tt_restore_like');
+SELECT pg_replication_origin_session_setup('tt_restore_like');
+CREATE TABLE uncaptured (id int PRIMARY KEY);
+ALTER TABLE uncaptured ADD COLUMN v int;
+SELECT pg_replication_origin_session_reset();
+SELECT pg_replication_origin_drop('tt_restore_like');
+SELECT count(*) AS entries FROM bemi.table_lineage WHERE "table" = 'uncaptured';
 
 -- ALTER SCHEMA ... RENAME renames its tables
 CREATE SCHEMA moving;
@@ -149,16 +184,21 @@ SELECT * FROM bemi._place('00000000-0000-0000-0000-000000000000');
 -- ===== bemi.backfill =====
 -- A wide set of types: rows inserted while captured, then a baseline of the same rows. Each
 -- baseline row (row, key, fallback) equals the `after`, key and fallback of its CREATE record.
-CREATE ROLE tt_owner NOSUPERUSER;
-GRANT CREATE, USAGE ON SCHEMA tt TO tt_owner;
-SET ROLE tt_owner;
+CREATE ROLE regress_tt_owner NOSUPERUSER;
+GRANT CREATE, USAGE ON SCHEMA tt TO regress_tt_owner;
+SET ROLE regress_tt_owner;
 -- a type whose json cast belongs to a non-superuser: must never run (it would raise)
 CREATE TYPE tt.mood AS ENUM ('happy', 'sad');
 CREATE FUNCTION tt.mood_to_json(tt.mood) RETURNS json LANGUAGE plpgsql AS $f$
 BEGIN RAISE EXCEPTION 'the untrusted cast ran'; END $f$;
 CREATE CAST (tt.mood AS json) WITH FUNCTION tt.mood_to_json(tt.mood);
 CREATE TYPE tt.mood_box AS (m tt.mood, n int);
+-- the lineage follows a non-superuser's DDL too
+CREATE TABLE tt.owned (id int PRIMARY KEY);
+ALTER TABLE tt.owned RENAME TO owned2;
+DROP TABLE tt.owned2;
 RESET ROLE;
+SELECT event, name FROM lin('tt.owned');
 CREATE TYPE tt.pt AS (x numeric, label text, at timestamptz);
 CREATE DOMAIN tt.posint AS int CHECK (VALUE > 0);
 CREATE TABLE wide (id int PRIMARY KEY, n numeric, f8 float8, f4 real, nan float8, ts timestamptz,
@@ -245,6 +285,27 @@ SELECT count(*) AS baselines, count(c.id) AS recorded FROM bemi.baselines b
   LEFT JOIN bemi.changes c ON c.schema = 'bemi' AND c."table" = 'baselines' AND c.primary_key = b.id::text
  WHERE b.schema = 'tt';
 
+-- Values that need a substitute form (the slow path): json that jsonb refuses, a trusted cast
+-- that raises, next to an untrusted one; still as the plugin writes them.
+CREATE TYPE tt.colour AS ENUM ('red', 'blue');
+CREATE FUNCTION tt.colour_to_json(tt.colour) RETURNS json LANGUAGE plpgsql IMMUTABLE STRICT AS $f$
+BEGIN
+    IF $1 = 'blue' THEN RAISE EXCEPTION 'no blue'; END IF;
+    RETURN json_build_object('colour', $1::text);
+END $f$;
+CREATE CAST (tt.colour AS json) WITH FUNCTION tt.colour_to_json(tt.colour);
+CREATE TABLE odd (id text PRIMARY KEY, j json, ja json[], c tt.colour, mood tt.mood, n numeric);
+INSERT INTO odd VALUES ('a', '{"x": "nul \u0000 here"}', ARRAY['1e999999'::json], 'red', 'happy', 1.50),
+                       ('b', '[1]', ARRAY['{}'::json], 'blue', NULL, -2),
+                       ('c', NULL, NULL, NULL, NULL, NULL);
+SELECT bemi.sync();
+SELECT bemi.backfill('odd') IS NOT NULL AS odd;
+SELECT bemi.sync();
+SELECT * FROM compare_baseline('odd');
+SELECT primary_key, "row", fallback FROM bemi.baseline_rows
+ WHERE baseline = (SELECT id FROM bemi.baselines WHERE relid = 'odd'::regclass AND snapshot IS NOT NULL)
+ ORDER BY primary_key;
+
 -- Refusals.
 CREATE VIEW wide_view AS SELECT * FROM wide;
 CREATE TEMP TABLE temp_t (id int PRIMARY KEY);
@@ -278,18 +339,18 @@ SELECT 'capture_stopped', capture, slot_name, system_identifier, database_oid, d
 SELECT bemi.backfill('wide');
 ROLLBACK;
 -- a non-superuser: no EXECUTE; and refused even when granted
-CREATE ROLE tt_user NOSUPERUSER;
-GRANT USAGE ON SCHEMA tt TO tt_user;
-SET ROLE tt_user;
+CREATE ROLE regress_tt_user NOSUPERUSER;
+GRANT USAGE ON SCHEMA tt TO regress_tt_user;
+SET ROLE regress_tt_user;
 SELECT bemi.backfill('tt.wide');
 SELECT * FROM bemi.backfill_all();
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION bemi.backfill(regclass), bemi.backfill_all() TO tt_user;
-SET ROLE tt_user;
+GRANT EXECUTE ON FUNCTION bemi.backfill(regclass), bemi.backfill_all() TO regress_tt_user;
+SET ROLE regress_tt_user;
 SELECT bemi.backfill('tt.wide');
 SELECT * FROM bemi.backfill_all();
 RESET ROLE;
-REVOKE EXECUTE ON FUNCTION bemi.backfill(regclass), bemi.backfill_all() FROM tt_user;
+REVOKE EXECUTE ON FUNCTION bemi.backfill(regclass), bemi.backfill_all() FROM regress_tt_user;
 \set VERBOSITY terse
 SELECT bemi._pattern_matches(p, s, t) AS matches, p, s, t
   FROM (VALUES ('tt.secret*', 'tt', 'secret_data'), ('tt.secret\*', 'tt', 'secret_data'), ('tt.secret\*', 'tt', 'secret*'),
@@ -309,3 +370,6 @@ CREATE TABLE after_drop (id int PRIMARY KEY);
 DROP TABLE after_drop;
 CREATE EXTENSION bemi;
 SELECT bemi.sync();
+
+DROP SCHEMA tt, tt2, moved CASCADE;
+DROP ROLE regress_tt_owner, regress_tt_user;
