@@ -772,16 +772,19 @@ DECLARE
 BEGIN
     PERFORM bemi._tt_await(instant);
     SELECT * INTO t FROM bemi._tt_relid_at(schema_name, table_name, instant);
+    -- The table that had the name: the outer role may read its past, or the caller's permit is
+    -- for it. A dropped one: for readers of bemi.changes (reading bemi.changes is not enough for
+    -- a live table: its baseline rows are not in the trail).
     IF t.live THEN
-        BEGIN
-            PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
-        EXCEPTION WHEN insufficient_privilege THEN
+        IF NOT bemi._past_readable(t.relid::regclass) THEN
             PERFORM bemi._check_past_permit(token, t.relid::regclass);
-        END;
+        END IF;
         PERFORM bemi._tt_check_table(t.relid::regclass);
         cur := bemi._tt_columns_now(t.relid);
     ELSE
-        PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
+        IF NOT bemi._past_readable('bemi.changes'::regclass) THEN
+            PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
+        END IF;
         SELECT coalesce(jsonb_object_agg(c->>'attnum', c->>'name'), '{}') INTO cur
           FROM (SELECT e.columns FROM bemi.table_lineage e
                  WHERE e.relid = t.relid AND (t.lo IS NULL OR e.id > t.lo) AND (t.hi IS NULL OR e.id <= t.hi)
@@ -895,21 +898,30 @@ CREATE FUNCTION bemi.as_of_jsonb(schema_name name, table_name name, instant time
 AS $$
 DECLARE
     rel regclass;
+    token int8;
 BEGIN
-    -- a reader of the whole trail may read any table's past; anyone else the past of a table
-    -- that exists and that they may read (the one that had the name then)
-    IF has_table_privilege('bemi.changes', 'SELECT') THEN
-        rel := 'bemi.changes'::regclass;
-    ELSE
-        rel := to_regclass(format('%I.%I', schema_name, table_name));
-        IF rel IS NULL THEN
+    -- The past of a table follows the table (docs/time-travel.md, "Reading the past: who may");
+    -- which table had the name at the instant only the reader finds out (the lineage). It accepts
+    -- the outer role's own privileges on that table (bemi._past_readable), or this permit: the
+    -- caller's for the table that has the name now, or, when none has, for bemi.changes (the past
+    -- of a table dropped since is for readers of the whole trail). A refused permit leaves the
+    -- reader to decide.
+    rel := to_regclass(format('%I.%I', schema_name, table_name));
+    IF rel IS NULL THEN
+        IF NOT has_table_privilege('bemi.changes', 'SELECT') THEN
             RAISE EXCEPTION 'bemi: permission denied to read the past of "%.%"', schema_name, table_name
                 USING ERRCODE = 'insufficient_privilege',
                       HINT = 'The past of a table that no longer exists is for readers of bemi.changes (role bemi_reader); for an existing table pass its current name.';
         END IF;
+        rel := 'bemi.changes'::regclass;
     END IF;
+    BEGIN
+        token := bemi._past_permit(rel);
+    EXCEPTION WHEN insufficient_privilege THEN
+        token := NULL;
+    END;
     RETURN QUERY SELECT r.primary_key, r."row", r.fallback
-                   FROM bemi._as_of_named(bemi._past_permit(rel), schema_name, table_name, instant) r;
+                   FROM bemi._as_of_named(token, schema_name, table_name, instant) r;
 END
 $$;
 COMMENT ON FUNCTION bemi.as_of_jsonb(name, name, timestamptz) IS
