@@ -23,47 +23,6 @@
 CREATE INDEX changes_unstorable_idx ON bemi.changes (capture, commit_position, seq)
     WHERE fallback @> '[{"reason": "unstorable"}]';
 
--- Does an exclusion pattern (bemi.excluded_tables, the plugin's exclude-tables syntax:
--- schema.table split at the first unescaped dot, '*' any characters, '\' escapes the next one)
--- match this schema and table? Mirrors bemi::TableFilter (src/core/table_filter.cpp).
-CREATE FUNCTION bemi._tt_pattern_matches(pattern text, schema_name text, table_name text)
-    RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    parts text[] := ARRAY['', ''];
-    part int := 1;
-    i int := 1;
-    ch text;
-    n int := length(pattern);
-BEGIN
-    IF pattern IS NULL OR schema_name IS NULL OR table_name IS NULL THEN
-        RETURN false;
-    END IF;
-    -- each part becomes an anchored regular expression: '*' -> '.*', everything else literal
-    WHILE i <= n LOOP
-        ch := substr(pattern, i, 1);
-        IF ch = '\' AND i < n THEN
-            i := i + 1;
-            parts[part] := parts[part] || regexp_replace(substr(pattern, i, 1), '([^A-Za-z0-9_])', '\\\1', 'g');
-        ELSIF ch = '*' THEN
-            parts[part] := parts[part] || '.*';
-        ELSIF ch = '.' AND part = 1 THEN
-            part := 2;
-        ELSE
-            parts[part] := parts[part] || regexp_replace(ch, '([^A-Za-z0-9_])', '\\\1', 'g');
-        END IF;
-        i := i + 1;
-    END LOOP;
-    RETURN part = 2
-       AND schema_name ~ ('^(?:' || parts[1] || ')$')
-       AND table_name ~ ('^(?:' || parts[2] || ')$');
-END
-$$;
-COMMENT ON FUNCTION bemi._tt_pattern_matches(text, text, text) IS
-    'Time travel: does an exclusion pattern (schema.table, * wildcard, \ escapes) match this table?';
-
 -- bemi.time_travel_wait as an interval (the setting is in milliseconds; SHOW prints a unit).
 CREATE FUNCTION bemi._tt_wait()
     RETURNS interval
@@ -223,9 +182,13 @@ $$;
 -- the end of prefix(until_ts) or the stored commit at until_pos (current capture), as a jsonb
 -- context for bemi._tt_changes / bemi._tt_rows. cur: the columns to answer in, {"attnum": name}.
 -- live: the relation exists now (its current exclusions apply). Raises every refusal of
--- "What breaks the chain" and "instant before the history begins".
+-- "What breaks the chain" and "instant before the history begins". until_ts 'infinity': up to
+-- the last stored change (versions up to now). base_ts: use the baseline in force at base_ts
+-- (the first one when base_ts is before every baseline) instead of the latest in the prefix;
+-- base_id: that baseline.
 CREATE FUNCTION bemi._tt_context(rel oid, label text, lo uuid, hi uuid, cur jsonb, live boolean,
-                                 until_ts timestamptz, until_pos int8)
+                                 until_ts timestamptz, until_pos int8, base_ts timestamptz DEFAULT NULL,
+                                 base_id uuid DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -252,7 +215,12 @@ BEGIN
                AND p.capture IS NOT NULL) q;
 
     -- (2) the end of the prefix (E), and for an instant the first change after it (N)
-    IF until_pos IS NULL THEN
+    IF until_pos IS NULL AND until_ts = 'infinity' THEN
+        SELECT c.capture, c.commit_position, c.seq INTO e_cap, ecp, eseq
+          FROM bemi.changes c WHERE c.capture IS NOT NULL
+         ORDER BY c.capture DESC, c.commit_position DESC, c.seq DESC LIMIT 1;
+        ncp := 9223372036854775807;
+    ELSIF until_pos IS NULL THEN
         SELECT c.capture, c.commit_position, c.seq INTO e_cap, ecp, eseq
           FROM bemi.changes c WHERE c.effective_at <= until_ts
          ORDER BY c.effective_at DESC, c.capture DESC, c.commit_position DESC, c.seq DESC LIMIT 1;
@@ -285,7 +253,21 @@ BEGIN
                                          effective_at timestamptz, columns jsonb)
         ON a.id = bl.lineage
      WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
+       AND (base_ts IS NULL OR a.effective_at <= base_ts)
+       AND (base_id IS NULL OR bl.id = base_id)
      ORDER BY a.capture DESC, a.commit_position DESC, a.seq DESC LIMIT 1;
+    IF b.id IS NULL AND base_ts IS NOT NULL THEN
+        SELECT bl.id, bl.snapshot, a.capture, a.commit_position AS acp, a.seq AS aseq, a.effective_at,
+               a.columns, a.id AS entry
+          INTO b
+          FROM bemi.baselines bl
+          JOIN jsonb_to_recordset(ents) AS a(id uuid, capture uuid, commit_position int8, seq int4,
+                                             effective_at timestamptz, columns jsonb)
+            ON a.id = bl.lineage
+         WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
+           AND (base_id IS NULL OR bl.id = base_id)
+         ORDER BY a.capture, a.commit_position, a.seq LIMIT 1;
+    END IF;
     IF b.id IS NULL THEN
         RAISE EXCEPTION 'bemi: the history of "%" does not reach back to %', label, what
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -294,7 +276,10 @@ BEGIN
     END IF;
 
     -- (4) what breaks the chain between the anchor and the end of the prefix
-    IF e_cap <> b.capture OR (n_cap IS NOT NULL AND n_cap <> b.capture) THEN
+    IF e_cap <> b.capture OR (n_cap IS NOT NULL AND n_cap <> b.capture)
+       OR (until_ts = 'infinity' AND (bemi._tt_current_capture() IS DISTINCT FROM b.capture
+                                      OR EXISTS (SELECT FROM bemi.capture_history h
+                                                  WHERE h.capture = b.capture AND h.event = 'capture_stopped'))) THEN
         RAISE EXCEPTION 'bemi: the history of "%" has a capture gap between its baseline (%) and %', label, b.effective_at, what
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Capture restarted in between (a lost replication slot, a restore or an upgrade: see bemi.capture_history): changes may be missing.',
@@ -331,8 +316,11 @@ BEGIN
     SELECT c.schema, c."table", c.committed_at INTO x
       FROM bemi.changes c
      WHERE c.fallback @> '[{"reason": "unstorable"}]'
-       AND c.capture = b.capture
-       AND (c.commit_position, c.seq) > (b.acp, b.aseq) AND (c.commit_position, c.seq) <= (ecp, eseq)
+       AND c.capture = b.capture AND (c.commit_position, c.seq) <= (ecp, eseq)
+       AND ((c.commit_position, c.seq) > (b.acp, b.aseq)
+            -- before the anchor: a transaction the baseline's snapshot does not see
+            OR (b.snapshot IS NOT NULL AND c.transaction_id >= pg_snapshot_xmin(b.snapshot)::text::int8
+                AND NOT pg_visible_in_snapshot(c.transaction_id::text::xid8, b.snapshot)))
        AND (c."table" = '' OR names @> jsonb_build_array(jsonb_build_array(c.schema, c."table"))
             OR names @> jsonb_build_array(jsonb_build_array(c.root_schema, c.root_table)))
      ORDER BY c.commit_position, c.seq LIMIT 1;
@@ -356,7 +344,7 @@ BEGIN
                        AND (c.commit_position, c.seq) <= (ecp, eseq)
                        AND (u.pattern IS NOT NULL OR c.operation = 'TRUNCATE')) ev) p
      WHERE EXISTS (SELECT FROM jsonb_array_elements(names) nm
-                    WHERE bemi._tt_pattern_matches(p.pattern, nm->>0, nm->>1))
+                    WHERE bemi._pattern_matches(p.pattern, nm->>0, nm->>1))
        AND (p.place_after_anchor
             OR (p.added AND NOT EXISTS (  -- in force at the anchor: added, not removed before it
                    SELECT FROM bemi.changes c2
@@ -368,7 +356,7 @@ BEGIN
     IF NOT FOUND AND live THEN
         SELECT t.pattern INTO x FROM bemi.excluded_tables t
          WHERE EXISTS (SELECT FROM jsonb_array_elements(names) nm
-                        WHERE bemi._tt_pattern_matches(t.pattern, nm->>0, nm->>1))
+                        WHERE bemi._pattern_matches(t.pattern, nm->>0, nm->>1))
          LIMIT 1;
     END IF;
     IF x.pattern IS NOT NULL THEN
@@ -455,47 +443,70 @@ $$;
 -- the root names) in the baseline's capture, after the anchor up to the end of the prefix, plus
 -- those before the anchor whose transaction the baseline's snapshot does not see (a backfill),
 -- or of the anchor's own transaction (CREATE TABLE AS writes rows before its lineage entry).
--- only_key: only the records of that key (as key or previous key).
+-- only_key: only the records of that key (as key or previous key). Unordered: every consumer
+-- orders by (commit_position, seq) itself. Kept as the text of a query ($1 = ctx, $2 = only_key)
+-- that the rows query embeds: the planner sees through it, and nothing is stored in between.
+CREATE FUNCTION bemi._tt_changes_sql()
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $body$
+    SELECT $q$
+    SELECT c.id AS change_id, c.operation, c.primary_key, c.previous_primary_key, c.own,
+           c.schema AS leaf_schema, c."table" AS leaf_table,
+           CASE WHEN g.ident THEN c.after
+                ELSE (SELECT coalesce(jsonb_object_agg(g.map->>e.key, e.value), '{}')
+                        FROM jsonb_each(c.after) e WHERE g.map ? e.key) END AS "row",
+           CASE WHEN c.unchanged_toast IS NOT NULL
+                THEN ARRAY(SELECT g.map->>u FROM unnest(c.unchanged_toast) u WHERE g.map ? u) END AS unchanged_toast,
+           CASE WHEN c.fallback IS NOT NULL
+                THEN (SELECT jsonb_agg(f || jsonb_build_object('column', g.map->>(f->>'column')))
+                        FROM jsonb_array_elements(c.fallback) f
+                       WHERE f->>'image' = 'after' AND g.map ? (f->>'column')) END AS fallback,
+           c.commit_position, c.seq, c.committed_at, c.effective_at
+      FROM jsonb_to_recordset($1->'segs') AS g(schema text, "table" text, fcp int8, fseq int4, tcp int8, tseq int4,
+                                                map jsonb, ident boolean)
+     CROSS JOIN LATERAL (
+        SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.schema, c."table", c.after,
+               c.unchanged_toast, c.fallback, c.commit_position, c.seq, c.committed_at, c.effective_at,
+               c.transaction_id, true AS own
+          FROM bemi.changes c
+         WHERE c.schema = g.schema AND c."table" = g."table" AND c.capture = ($1->>'cap')::uuid
+           AND (c.commit_position, c.seq) >= (g.fcp, g.fseq) AND (c.commit_position, c.seq) < (g.tcp, g.tseq)
+           AND (c.commit_position, c.seq) <= (($1->>'ecp')::int8, ($1->>'eseq')::int4)
+        UNION ALL
+        SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.schema, c."table", c.after,
+               c.unchanged_toast, c.fallback, c.commit_position, c.seq, c.committed_at, c.effective_at,
+               c.transaction_id, false AS own
+          FROM bemi.changes c
+         WHERE c.root_schema = g.schema AND c.root_table = g."table" AND c.capture = ($1->>'cap')::uuid
+           AND (c.commit_position, c.seq) >= (g.fcp, g.fseq) AND (c.commit_position, c.seq) < (g.tcp, g.tseq)
+           AND (c.commit_position, c.seq) <= (($1->>'ecp')::int8, ($1->>'eseq')::int4)
+     ) c
+     WHERE ((c.commit_position, c.seq) > (($1->>'acp')::int8, ($1->>'aseq')::int4)
+            OR ($1->>'snapshot' IS NULL AND c.commit_position = ($1->>'acp')::int8)
+            OR ($1->>'snapshot' IS NOT NULL AND c.transaction_id >= ($1->>'xmin')::int8
+                AND NOT pg_visible_in_snapshot(c.transaction_id::text::xid8, ($1->>'snapshot')::pg_snapshot)))
+       AND c.operation = ANY (ARRAY['CREATE', 'UPDATE', 'DELETE', 'TRUNCATE'])
+       AND NOT coalesce(c.fallback @> '[{"reason": "unstorable"}]', false)
+       AND ($2 IS NULL OR c.primary_key = $2 OR c.previous_primary_key = $2)
+$q$::text
+$body$;
+
+-- The same as a function: bemi._tt_changes(ctx, only_key).
 CREATE FUNCTION bemi._tt_changes(ctx jsonb, only_key text DEFAULT NULL)
     RETURNS TABLE(change_id int8, operation text, primary_key text, previous_primary_key text,
                   own boolean, leaf_schema text, leaf_table text, "row" jsonb, unchanged_toast text[],
                   fallback jsonb, commit_position int8, seq int4, committed_at timestamptz,
                   effective_at timestamptz)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
-    SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.own, c.schema, c."table",
-           CASE WHEN g.ident THEN c.after
-                ELSE (SELECT coalesce(jsonb_object_agg(g.map->>e.key, e.value), '{}')
-                        FROM jsonb_each(c.after) e WHERE g.map ? e.key) END,
-           CASE WHEN c.unchanged_toast IS NOT NULL
-                THEN ARRAY(SELECT g.map->>u FROM unnest(c.unchanged_toast) u WHERE g.map ? u) END,
-           CASE WHEN c.fallback IS NOT NULL
-                THEN (SELECT jsonb_agg(f || jsonb_build_object('column', g.map->>(f->>'column')))
-                        FROM jsonb_array_elements(c.fallback) f
-                       WHERE f->>'image' = 'after' AND g.map ? (f->>'column')) END,
-           c.commit_position, c.seq, c.committed_at, c.effective_at
-      FROM jsonb_to_recordset(ctx->'segs') AS g(schema text, "table" text, fcp int8, fseq int4, tcp int8, tseq int4,
-                                                map jsonb, ident boolean)
-     CROSS JOIN LATERAL (
-        SELECT c.*, true AS own FROM bemi.changes c
-         WHERE c.schema = g.schema AND c."table" = g."table" AND c.capture = (ctx->>'cap')::uuid
-           AND (c.commit_position, c.seq) >= (g.fcp, g.fseq) AND (c.commit_position, c.seq) < (g.tcp, g.tseq)
-           AND (c.commit_position, c.seq) <= ((ctx->>'ecp')::int8, (ctx->>'eseq')::int4)
-        UNION ALL
-        SELECT c.*, false AS own FROM bemi.changes c
-         WHERE c.root_schema = g.schema AND c.root_table = g."table" AND c.capture = (ctx->>'cap')::uuid
-           AND (c.commit_position, c.seq) >= (g.fcp, g.fseq) AND (c.commit_position, c.seq) < (g.tcp, g.tseq)
-           AND (c.commit_position, c.seq) <= ((ctx->>'ecp')::int8, (ctx->>'eseq')::int4)
-     ) c
-     WHERE ((c.commit_position, c.seq) > ((ctx->>'acp')::int8, (ctx->>'aseq')::int4)
-            OR (ctx->>'snapshot' IS NULL AND c.commit_position = (ctx->>'acp')::int8)
-            OR (ctx->>'snapshot' IS NOT NULL AND c.transaction_id >= (ctx->>'xmin')::int8
-                AND NOT pg_visible_in_snapshot(c.transaction_id::text::xid8, (ctx->>'snapshot')::pg_snapshot)))
-       AND c.operation = ANY (ARRAY['CREATE', 'UPDATE', 'DELETE', 'TRUNCATE'])
-       AND NOT coalesce(c.fallback @> '[{"reason": "unstorable"}]', false)
-       AND (only_key IS NULL OR c.primary_key = only_key OR c.previous_primary_key = only_key)
-     ORDER BY c.commit_position, c.seq
+BEGIN
+    RETURN QUERY EXECUTE bemi._tt_changes_sql() USING ctx, only_key;
+END
 $$;
 
 -- A baseline row renamed to the current column names (ctx: bmap, bident).
@@ -573,23 +584,31 @@ $$;
 -- The rows of the state the context describes: per key the last event (a version, or a removal:
 -- DELETE, or the old key of a key change), unless a later TRUNCATE removed it (the whole table's,
 -- or its leaf's); the baseline's rows no change touched and no TRUNCATE removed. Set-based: the
--- baseline rows pass through a hash anti-join against the keys the changes touched.
-CREATE FUNCTION bemi._tt_rows(ctx jsonb)
-    RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
+-- baseline rows pass through a hash anti-join against the keys the changes touched. Kept as the
+-- text of a query with $1 = ctx: the readers run it with RETURN QUERY EXECUTE, so that its rows
+-- (a whole table's) are stored once, in the reader's result, and the plan sees ctx's values.
+CREATE FUNCTION bemi._tt_rows_sql()
+    RETURNS text
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
-AS $$
+AS $body$
+    SELECT replace($q$
     WITH ch AS MATERIALIZED (
-        SELECT * FROM bemi._tt_changes(ctx)
-    ), ev AS (
-        SELECT ch.primary_key AS key, 'row' AS kind, 1 AS sub, ch.* FROM ch
-         WHERE ch.operation = ANY (ARRAY['CREATE', 'UPDATE'])
+        $$CHANGES$$
+    ), ev AS MATERIALIZED (
+        -- narrow: per key its events; the images stay in ch
+        SELECT ch.primary_key AS key, 1 AS sub, true AS is_row, ch.change_id, ch.commit_position, ch.seq,
+               ch.own, ch.leaf_schema, ch.leaf_table
+          FROM ch WHERE ch.operation = ANY (ARRAY['CREATE', 'UPDATE'])
         UNION ALL
-        SELECT ch.previous_primary_key, 'remove', 0, ch.* FROM ch
-         WHERE ch.operation = 'UPDATE' AND ch.previous_primary_key IS NOT NULL
-           AND ch.previous_primary_key <> ch.primary_key
+        SELECT ch.previous_primary_key, 0, false, ch.change_id, ch.commit_position, ch.seq,
+               ch.own, ch.leaf_schema, ch.leaf_table
+          FROM ch WHERE ch.operation = 'UPDATE' AND ch.previous_primary_key IS NOT NULL
+                    AND ch.previous_primary_key <> ch.primary_key
         UNION ALL
-        SELECT ch.primary_key, 'remove', 1, ch.* FROM ch WHERE ch.operation = 'DELETE'
+        SELECT ch.primary_key, 1, false, ch.change_id, ch.commit_position, ch.seq,
+               ch.own, ch.leaf_schema, ch.leaf_table
+          FROM ch WHERE ch.operation = 'DELETE'
     ), tr AS (
         SELECT ch.own, ch.leaf_schema, ch.leaf_table, ch.commit_position, ch.seq FROM ch
          WHERE ch.operation = 'TRUNCATE'
@@ -598,28 +617,55 @@ AS $$
          ORDER BY ev.key, ev.commit_position DESC, ev.seq DESC, ev.sub DESC
     )
     SELECT l.key,
-           CASE WHEN l.unchanged_toast IS NULL OR cardinality(l.unchanged_toast) = 0 THEN l."row"
-                ELSE bemi._tt_fill_toast(ctx, l.key, l.previous_primary_key, l.commit_position, l.seq,
-                                         l."row", l.unchanged_toast) END,
-           l.fallback
+           CASE WHEN c.unchanged_toast IS NULL OR cardinality(c.unchanged_toast) = 0 THEN c."row"
+                ELSE bemi._tt_fill_toast($1, l.key, c.previous_primary_key, l.commit_position, l.seq,
+                                         c."row", c.unchanged_toast) END,
+           c.fallback
       FROM last l
-     WHERE l.kind = 'row'
-       AND NOT EXISTS (SELECT FROM tr
-                        WHERE (tr.commit_position, tr.seq) > (l.commit_position, l.seq)
-                          AND (tr.own OR (tr.leaf_schema, tr.leaf_table) = (l.leaf_schema, l.leaf_table)))
+      JOIN ch c ON c.change_id = l.change_id
+     WHERE l.is_row
+       AND CASE WHEN NOT (SELECT EXISTS (SELECT FROM tr)) THEN true  -- once: most chains have no TRUNCATE
+                ELSE NOT EXISTS (SELECT FROM tr
+                                  WHERE (tr.commit_position, tr.seq) > (l.commit_position, l.seq)
+                                    AND (tr.own OR (tr.leaf_schema, tr.leaf_table) = (l.leaf_schema, l.leaf_table))) END
     UNION ALL
     SELECT b.primary_key,
-           CASE WHEN (ctx->>'bident')::boolean THEN b."row"
-                ELSE (SELECT coalesce(jsonb_object_agg(ctx->'bmap'->>e.key, e.value), '{}')
-                        FROM jsonb_each(b."row") e WHERE ctx->'bmap' ? e.key) END,
+           CASE WHEN ($1->>'bident')::boolean THEN b."row"
+                ELSE (SELECT coalesce(jsonb_object_agg($1->'bmap'->>e.key, e.value), '{}')
+                        FROM jsonb_each(b."row") e WHERE $1->'bmap' ? e.key) END,
            CASE WHEN b.fallback IS NOT NULL
-                THEN (SELECT jsonb_agg(f || jsonb_build_object('column', ctx->'bmap'->>(f->>'column')))
+                THEN (SELECT jsonb_agg(f || jsonb_build_object('column', $1->'bmap'->>(f->>'column')))
                         FROM jsonb_array_elements(b.fallback) f
-                       WHERE coalesce(f->>'image', 'after') = 'after' AND ctx->'bmap' ? (f->>'column')) END
+                       WHERE coalesce(f->>'image', 'after') = 'after' AND $1->'bmap' ? (f->>'column')) END
       FROM bemi.baseline_rows b
-     WHERE b.baseline = (ctx->>'baseline')::uuid
+     WHERE b.baseline = ($1->>'baseline')::uuid
        AND NOT EXISTS (SELECT FROM ev WHERE ev.key = b.primary_key)
-       AND NOT EXISTS (SELECT FROM tr WHERE tr.own OR (tr.leaf_schema, tr.leaf_table) = (b.leaf_schema::text, b.leaf_table::text))
+       AND CASE WHEN NOT (SELECT EXISTS (SELECT FROM tr)) THEN true
+                ELSE NOT EXISTS (SELECT FROM tr WHERE tr.own OR (tr.leaf_schema, tr.leaf_table) = (b.leaf_schema::text, b.leaf_table::text)) END
+$q$, '$$CHANGES$$', replace(bemi._tt_changes_sql(), '$2', 'NULL::text'))
+$body$;
+
+-- The same as a function (tests, other readers): bemi._tt_rows(ctx).
+CREATE FUNCTION bemi._tt_rows(ctx jsonb)
+    RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    SET work_mem = '64MB'
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE bemi._tt_rows_sql() USING ctx;
+END
+$$;
+
+-- The last `dropped` lineage entry of a relid: a live relation's entries are the ones after it
+-- (an oid can be reused by a table created after another was dropped).
+CREATE FUNCTION bemi._tt_last_drop(rel oid)
+    RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.id FROM bemi.table_lineage e WHERE e.relid = rel AND e.event = 'dropped' ORDER BY e.id DESC LIMIT 1
 $$;
 
 -- The context for a live relation at an instant or position.
@@ -629,7 +675,7 @@ CREATE FUNCTION bemi._tt_context_live(rel regclass, until_ts timestamptz, until_
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT bemi._tt_context(rel, rel::text,
-                            (SELECT max(e.id) FROM bemi.table_lineage e WHERE e.relid = rel AND e.event = 'dropped'),
+                            bemi._tt_last_drop(rel),
                             NULL, bemi._tt_columns_now(rel), true, until_ts, until_pos)
 $$;
 
@@ -660,6 +706,10 @@ CREATE FUNCTION bemi._as_of_rows(token int8, rel regclass, until_ts timestamptz,
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- large set-based plans: JIT compilation costs more than it saves here; sorts and hashes
+    -- of a chain's changes fit in memory
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
 DECLARE
     ctx jsonb;
@@ -671,39 +721,39 @@ BEGIN
         PERFORM bemi._tt_await_position(until_pos);
     END IF;
     ctx := bemi._tt_context_live(rel, until_ts, (until_pos - '0/0'::pg_lsn)::int8);
-    RETURN QUERY SELECT r.primary_key, r."row", r.fallback FROM bemi._tt_rows(ctx) r;
+    RETURN QUERY EXECUTE bemi._tt_rows_sql() USING ctx;
 END
 $$;
 
--- Reader (SECURITY DEFINER): which relation had the name schema.table at the instant (the end of
--- its prefix): its relid, whether that relation exists now, and the bounds of its incarnation
--- in the lineage (entries lo < id <= hi). Tells only whether such a table existed.
+-- Which relation had the name schema.table at the instant (the end of its prefix): its relid,
+-- whether that relation exists now, and the bounds of its incarnation in the lineage (entries
+-- lo < id <= hi). Internal: called by the reader below.
 CREATE FUNCTION bemi._tt_relid_at(schema_name name, table_name name, instant timestamptz,
                                   OUT relid oid, OUT live boolean, OUT lo uuid, OUT hi uuid)
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     e_cap uuid; ecp int8; eseq int4;
     entry uuid;
 BEGIN
-    PERFORM bemi._tt_await(instant);
     SELECT c.capture, c.commit_position, c.seq INTO e_cap, ecp, eseq
       FROM bemi.changes c WHERE c.effective_at <= instant
      ORDER BY c.effective_at DESC, c.capture DESC, c.commit_position DESC, c.seq DESC LIMIT 1;
     IF e_cap IS NOT NULL THEN
         WITH cand AS (
-            SELECT DISTINCT e.relid FROM bemi.table_lineage e WHERE e.schema = schema_name AND e."table" = table_name
+            SELECT DISTINCT e.relid AS rid FROM bemi.table_lineage e
+             WHERE e.schema = schema_name AND e."table" = table_name
         ), ents AS (
-            SELECT e.id, e.relid, e.event, e.schema, e."table", p.capture, p.commit_position, p.seq
-              FROM bemi.table_lineage e JOIN cand USING (relid)
+            SELECT e.id, e.relid AS rid, e.event, e.schema, e."table", p.capture, p.commit_position, p.seq
+              FROM bemi.table_lineage e JOIN cand ON cand.rid = e.relid
              CROSS JOIN LATERAL bemi._place(e.id) p
              WHERE p.capture IS NOT NULL AND (p.capture, p.commit_position, p.seq) <= (e_cap, ecp, eseq)
         ), latest AS (
-            SELECT DISTINCT ON (ents.relid) ents.* FROM ents
-             ORDER BY ents.relid, ents.capture DESC, ents.commit_position DESC, ents.seq DESC
+            SELECT DISTINCT ON (ents.rid) ents.* FROM ents
+             ORDER BY ents.rid, ents.capture DESC, ents.commit_position DESC, ents.seq DESC
         )
-        SELECT l.relid, l.id INTO relid, entry FROM latest l
+        SELECT l.rid, l.id INTO relid, entry FROM latest l
          WHERE l.schema = schema_name AND l."table" = table_name AND l.event <> 'dropped'
          ORDER BY l.capture DESC, l.commit_position DESC, l.seq DESC LIMIT 1;
     END IF;
@@ -712,31 +762,48 @@ BEGIN
             USING ERRCODE = 'undefined_table',
                   HINT = 'bemi.table_lineage lists the names each table had since capture began; a table''s history starts at its baseline (bemi.backfill).';
     END IF;
-    SELECT max(e.id) INTO lo FROM bemi.table_lineage e WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id < entry;
-    SELECT min(e.id) INTO hi FROM bemi.table_lineage e WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id > entry;
-    live := hi IS NULL AND EXISTS (SELECT FROM pg_class c WHERE c.oid = _tt_relid_at.relid AND c.relkind = ANY (ARRAY['r', 'p']::"char"[]));
+    SELECT e.id INTO lo FROM bemi.table_lineage e
+     WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id < entry ORDER BY e.id DESC LIMIT 1;
+    SELECT e.id INTO hi FROM bemi.table_lineage e
+     WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id > entry ORDER BY e.id LIMIT 1;
+    live := hi IS NULL AND EXISTS (SELECT FROM pg_class c WHERE c.oid = _tt_relid_at.relid
+                                                         AND c.relkind = ANY (ARRAY['r', 'p']::"char"[]));
 END
 $$;
 
 -- Reader (SECURITY DEFINER): the rows of the table named schema.table at the instant, in the
--- column names it has now (or had last, when dropped). The token: a permit for that table when it
--- exists, else a permit for bemi.changes (a dropped table's past is the trail's readers').
+-- column names it has now (or had last, when dropped). The token: a permit for bemi.changes
+-- (a reader of the whole trail may read any table's past, a dropped one's included), or a permit
+-- for the relation that had the name then, when it still exists.
 CREATE FUNCTION bemi._as_of_named(token int8, schema_name name, table_name name, instant timestamptz)
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- large set-based plans: JIT compilation costs more than it saves here; sorts and hashes
+    -- of a chain's changes fit in memory
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
 DECLARE
     t record;
     ctx jsonb;
     cur jsonb;
 BEGIN
+    PERFORM bemi._tt_await(instant);
     SELECT * INTO t FROM bemi._tt_relid_at(schema_name, table_name, instant);
+    -- The table that had the name: the outer role may read its past, or the caller's permit is
+    -- for it. A dropped one: for readers of bemi.changes (reading bemi.changes is not enough for
+    -- a live table: its baseline rows are not in the trail).
     IF t.live THEN
-        PERFORM bemi._check_past_permit(token, t.relid::regclass);
+        IF NOT bemi._past_readable(t.relid::regclass) THEN
+            PERFORM bemi._check_past_permit(token, t.relid::regclass);
+        END IF;
+        PERFORM bemi._tt_check_table(t.relid::regclass);
         cur := bemi._tt_columns_now(t.relid);
     ELSE
-        PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
+        IF NOT bemi._past_readable('bemi.changes'::regclass) THEN
+            PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
+        END IF;
         SELECT coalesce(jsonb_object_agg(c->>'attnum', c->>'name'), '{}') INTO cur
           FROM (SELECT e.columns FROM bemi.table_lineage e
                  WHERE e.relid = t.relid AND (t.lo IS NULL OR e.id > t.lo) AND (t.hi IS NULL OR e.id <= t.hi)
@@ -745,7 +812,7 @@ BEGIN
          CROSS JOIN LATERAL jsonb_array_elements(l.columns) c;
     END IF;
     ctx := bemi._tt_context(t.relid, format('%I.%I', schema_name, table_name), t.lo, t.hi, cur, t.live, instant, NULL);
-    RETURN QUERY SELECT r.primary_key, r."row", r.fallback FROM bemi._tt_rows(ctx) r;
+    RETURN QUERY EXECUTE bemi._tt_rows_sql() USING ctx;
 END
 $$;
 
@@ -773,6 +840,7 @@ CREATE FUNCTION bemi.as_of(rowtype anyelement, instant timestamptz)
     RETURNS SETOF anyelement
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 DECLARE
     rel regclass := bemi._tt_rel_of_type(pg_typeof(rowtype)::regtype);
@@ -791,6 +859,7 @@ CREATE FUNCTION bemi.as_of(rowtype anyelement, commit_position pg_lsn)
     RETURNS SETOF anyelement
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 DECLARE
     rel regclass := bemi._tt_rel_of_type(pg_typeof(rowtype)::regtype);
@@ -805,10 +874,31 @@ $$;
 COMMENT ON FUNCTION bemi.as_of(anyelement, pg_lsn) IS
     'The rows of a table right after the stored transaction that committed at this position (current capture), in its current row type';
 
+-- An untyped literal (bemi.as_of(NULL::t, '2026-12-01 10:00+00')) matches both forms above, which
+-- PostgreSQL cannot choose between: this one takes it as text and reads it as a commit position
+-- when it has the form of one (0/1A2B3C), else as an instant (in the session's TimeZone, as
+-- the literal would be read).
+CREATE FUNCTION bemi.as_of(rowtype anyelement, instant_or_position text)
+    RETURNS SETOF anyelement
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF instant_or_position ~ '^\s*[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}\s*$' THEN
+        RETURN QUERY SELECT * FROM bemi.as_of(rowtype, instant_or_position::pg_lsn);
+    ELSE
+        RETURN QUERY SELECT * FROM bemi.as_of(rowtype, instant_or_position::timestamptz);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION bemi.as_of(anyelement, text) IS
+    'bemi.as_of with an untyped literal: a commit position (0/1A2B3C) or an instant';
+
 CREATE FUNCTION bemi.as_of_jsonb(rel regclass, instant timestamptz)
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 BEGIN
     PERFORM bemi._tt_check_table(rel);
@@ -823,18 +913,34 @@ CREATE FUNCTION bemi.as_of_jsonb(schema_name name, table_name name, instant time
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 DECLARE
-    t record;
+    rel regclass;
+    token int8;
 BEGIN
-    SELECT * INTO t FROM bemi._tt_relid_at(schema_name, table_name, instant);
-    IF t.live THEN
-        PERFORM bemi._tt_check_table(t.relid::regclass);
+    -- The past of a table follows the table (docs/time-travel.md, "Reading the past: who may");
+    -- which table had the name at the instant only the reader finds out (the lineage). It accepts
+    -- the outer role's own privileges on that table (bemi._past_readable), or this permit: the
+    -- caller's for the table that has the name now, or, when none has, for bemi.changes (the past
+    -- of a table dropped since is for readers of the whole trail). A refused permit leaves the
+    -- reader to decide.
+    rel := to_regclass(format('%I.%I', schema_name, table_name));
+    IF rel IS NULL THEN
+        IF NOT has_table_privilege('bemi.changes', 'SELECT') THEN
+            RAISE EXCEPTION 'bemi: permission denied to read the past of "%.%"', schema_name, table_name
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'The past of a table that no longer exists is for readers of bemi.changes (role bemi_reader); for an existing table pass its current name.';
+        END IF;
+        rel := 'bemi.changes'::regclass;
     END IF;
+    BEGIN
+        token := bemi._past_permit(rel);
+    EXCEPTION WHEN insufficient_privilege THEN
+        token := NULL;
+    END;
     RETURN QUERY SELECT r.primary_key, r."row", r.fallback
-                   FROM bemi._as_of_named(bemi._past_permit(CASE WHEN t.live THEN t.relid::regclass
-                                                                 ELSE 'bemi.changes'::regclass END),
-                                          schema_name, table_name, instant) r;
+                   FROM bemi._as_of_named(token, schema_name, table_name, instant) r;
 END
 $$;
 COMMENT ON FUNCTION bemi.as_of_jsonb(name, name, timestamptz) IS
@@ -844,30 +950,33 @@ COMMENT ON FUNCTION bemi.as_of_jsonb(name, name, timestamptz) IS
 -- call them as the caller, so PUBLIC keeps EXECUTE on them (and on _tt_rel_of_type,
 -- _tt_check_table, _tt_refuse_fallback, which read only the catalogs).
 REVOKE EXECUTE ON FUNCTION
-    bemi._tt_pattern_matches(text, text, text),
     bemi._tt_latest_stored(),
     bemi._tt_await(timestamptz),
     bemi._tt_await_position(pg_lsn),
     bemi._tt_current_capture(),
     bemi._tt_columns_now(oid),
-    bemi._tt_context(oid, text, uuid, uuid, jsonb, boolean, timestamptz, int8),
+    bemi._tt_context(oid, text, uuid, uuid, jsonb, boolean, timestamptz, int8, timestamptz, uuid),
     bemi._tt_map(jsonb, jsonb),
     bemi._tt_changes(jsonb, text),
     bemi._tt_baseline_row(jsonb, jsonb),
     bemi._tt_fill_toast(jsonb, text, text, int8, int4, jsonb, text[]),
     bemi._tt_rows(jsonb),
-    bemi._tt_context_live(regclass, timestamptz, int8)
+    bemi._tt_rows_sql(),
+    bemi._tt_changes_sql(),
+    bemi._tt_context_live(regclass, timestamptz, int8),
+    bemi._tt_relid_at(name, name, timestamptz),
+    bemi._tt_last_drop(oid)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     bemi._as_of_rows(int8, regclass, timestamptz, pg_lsn),
     bemi._as_of_named(int8, name, name, timestamptz),
-    bemi._tt_relid_at(name, name, timestamptz),
     bemi._tt_wait(),
     bemi._tt_rel_of_type(regtype),
     bemi._tt_check_table(regclass),
     bemi._tt_refuse_fallback(regclass, text, jsonb),
     bemi.as_of(anyelement, timestamptz),
     bemi.as_of(anyelement, pg_lsn),
+    bemi.as_of(anyelement, text),
     bemi.as_of_jsonb(regclass, timestamptz),
     bemi.as_of_jsonb(name, name, timestamptz)
     TO PUBLIC;
