@@ -160,6 +160,27 @@ SELECT bemi.sync();
 SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "PT"}', skip_conflicts => true)$$);
 DROP TABLE m;
 
+-- Renames (bemi.table_lineage): changes recorded under the old names are reverted in the
+-- table as it is called now, through its current column names; a column dropped since is
+-- ignored; a new table that took the old name is left alone.
+CREATE TABLE ren (id int PRIMARY KEY, a text, gone int);
+ALTER TABLE ren REPLICA IDENTITY FULL;
+INSERT INTO ren VALUES (1, 'x', 0);
+SELECT bemi.set_context('{"request_id": "R"}');
+UPDATE ren SET a = 'y', gone = 1 WHERE id = 1;
+INSERT INTO ren VALUES (2, 'z', 2);
+SELECT bemi.clear_context();
+ALTER TABLE ren RENAME TO ren2;
+ALTER TABLE ren2 RENAME COLUMN a TO b;
+ALTER TABLE ren2 DROP COLUMN gone;
+CREATE TABLE ren (id int PRIMARY KEY, a text);
+INSERT INTO ren VALUES (1, 'y'), (2, 'z');
+SELECT bemi.sync();
+SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "R"}')$$);
+TABLE ren2;
+TABLE ren;
+DROP TABLE ren, ren2;
+
 -- TRUNCATE: the rows the table held just before it come back (or a clear refusal).
 SELECT bemi.set_context('{"request_id": "T"}');
 TRUNCATE todo;

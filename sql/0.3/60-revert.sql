@@ -555,7 +555,8 @@ BEGIN
             -- stored commit before it), re-inserted; when history cannot tell, a clear conflict.
             BEGIN
                 truncated := '{}';
-                FOR row_image IN EXECUTE format('SELECT to_jsonb(t.*) FROM bemi.as_of(NULL::%s, pg_lsn(($1)::numeric)) t', rel)
+                FOR row_image IN EXECUTE format('SELECT to_jsonb(t.*) FROM bemi.as_of(NULL::%s, pg_lsn(($1)::numeric)) t ORDER BY %s',
+                                                rel, (SELECT string_agg(format('t.%I', k), ', ') FROM unnest(keys) k))
                         USING (r.s->>'prior_position')::int8 LOOP
                     keyinfo := CASE WHEN cardinality(keys) = 1 THEN row_image->>keys[1]
                                     ELSE (SELECT jsonb_agg(row_image->k ORDER BY o) FROM unnest(keys) WITH ORDINALITY u(k, o))::text END;
