@@ -138,6 +138,23 @@ SELECT bemi.sync();
 SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "F"}')$$);
 SELECT id, title, length(body), body = repeat('x', 4000) AS body_back FROM doc ORDER BY id;
 
+-- Rows older than the trail come from the table's baseline (bemi.backfill).
+CREATE TABLE legacy (id int PRIMARY KEY, v text, big text);
+ALTER TABLE legacy ALTER big SET STORAGE EXTERNAL;
+INSERT INTO bemi.excluded_tables VALUES ('public.legacy', 'not yet');
+INSERT INTO legacy VALUES (1, 'old', repeat('q', 3000)), (2, 'two', 'b');
+DELETE FROM bemi.excluded_tables WHERE pattern = 'public.legacy';
+SELECT bemi.sync();
+SELECT bemi.backfill('legacy') IS NOT NULL AS baselined;
+SELECT bemi.set_context('{"request_id": "L"}');
+UPDATE legacy SET v = 'new' WHERE id = 1;                     -- big: unchanged TOAST
+DELETE FROM legacy WHERE id = 2;
+SELECT bemi.clear_context();
+SELECT bemi.sync();
+SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "L"}')$$);
+SELECT id, v, length(big) FROM legacy ORDER BY id;
+DROP TABLE legacy;
+
 -- A partitioned table: reverted through its root (the records name the leaves), a row that
 -- moved between partitions (a DELETE and a CREATE) goes back to its first partition.
 CREATE TABLE m (id int, region text, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);

@@ -131,6 +131,7 @@ DECLARE
     at_seq int4;
     steps int;
     sr record;
+    brow record;
     cmap jsonb;
 BEGIN
     PERFORM bemi._check_past_permit(token, rel);
@@ -223,7 +224,23 @@ BEGIN
                          LIMIT 1;
                     END IF;
                     IF NOT FOUND THEN
-                        problem := 'before image unknown: no earlier version of the row in the trail (REPLICA IDENTITY DEFAULT; the row predates capture)';
+                        -- Older than the trail: the row in the relation's latest snapshot baseline
+                        -- (bemi.backfill) anchored before the change in the same capture.
+                        SELECT br."row", br.fallback INTO brow
+                          FROM bemi.baselines b
+                         CROSS JOIN LATERAL bemi._place(b.lineage) pl
+                          JOIN bemi.baseline_rows br ON br.baseline = b.id AND br.primary_key = cur_key
+                         WHERE b.relid = rel AND b.snapshot IS NOT NULL AND pl.capture = c.capture
+                           AND (pl.commit_position, pl.seq) < (c.commit_position, c.seq)
+                         ORDER BY pl.commit_position DESC, pl.seq DESC
+                         LIMIT 1;
+                        IF brow."row" IS NULL THEN
+                            problem := 'before image unknown: no earlier version of the row in the trail or a baseline (REPLICA IDENTITY DEFAULT; the row predates capture: bemi.backfill)';
+                        ELSIF brow.fallback IS NOT NULL THEN
+                            problem := 'before image unknown: the row''s baseline copy holds values recorded through a fallback';
+                        ELSE
+                            img := CASE WHEN img IS NULL THEN brow."row" ELSE brow."row" || img END;
+                        END IF;
                         EXIT;
                     END IF;
                     IF EXISTS (SELECT FROM bemi.changes y
