@@ -268,7 +268,7 @@ void append_escaped_pair(StringInfo buf, const char *key, const char *value) {
 // snapshot, which during decoding is the historic one (the table is a user_catalog_table), so
 // decoding the same WAL again makes the same decisions.
 List *excluded_patterns() {
-    Oid schema = get_namespace_oid("bemi", true);
+    Oid schema = get_namespace_oid(kBemiSchema, true);
     Oid table = OidIsValid(schema) ? get_relname_relid("excluded_tables", schema) : InvalidOid;
     if (!OidIsValid(table))
         return NIL;
@@ -313,6 +313,16 @@ bool excluded_by_table(const char *schema, const char *table, const char *root_s
     return excluded;
 }
 
+// One of the extension's tables whose changes are never emitted (kUncapturedBemiTables).
+bool uncaptured_bemi_table(const char *schema, const char *table) {
+    if (strcmp(schema, kBemiSchema) != 0)
+        return false;
+    for (const char *name : kUncapturedBemiTables)
+        if (strcmp(table, name) == 0)
+            return true;
+    return false;
+}
+
 void fill_names(RelationInfo *info, Relation rel, const char *database_json) {
     const char *schema = get_namespace_name(RelationGetNamespace(rel));
     const char *table = RelationGetRelationName(rel);
@@ -353,7 +363,8 @@ void fill_names(RelationInfo *info, Relation rel, const char *database_json) {
             captured = included && !excluded;
         });
     }
-    info->captured = captured && !excluded_by_table(schema, table, root_schema, root_table);
+    info->captured = captured && !uncaptured_bemi_table(schema, table) &&
+                     !excluded_by_table(schema, table, root_schema, root_table);
 }
 
 RelationInfo *build(Relation rel, const char *database_json) {

@@ -62,6 +62,15 @@ struct RelationInfo {
     bool uses_casts;         // a column runs, or was denied, a user-defined json cast
 };
 
+// Tables of the extension's schema (bemi) whose changes the plugin never emits, whatever the
+// filters and exclusions say: derived data, not user changes (docs/time-travel.md).
+//   baseline_rows: the copies bemi.backfill() takes of tables (sql/0.3/30-baselines.sql); a
+//     baseline must never show up in the trail as fake CREATE rows.
+//   watermarks: how far the trail is stored (sql/0.3/10-trail.sql); the worker's own writes
+//     are skipped anyway (its origin), this also covers the upgrade script that seeds it.
+constexpr const char *kUncapturedBemiTables[] = {"baseline_rows", "watermarks"};
+constexpr char kBemiSchema[] = "bemi";
+
 // Starts a decoding session's cache. Registers the invalidation callbacks once per backend.
 void relation_cache_init(const bemi::TableFilter *filter);
 // Frees the cache; safe to call twice.
