@@ -12,6 +12,7 @@ bool capture_sql = true;
 int max_sql_bytes = 8192;
 int max_context_bytes = 8192;
 bool capture_client_addr = false;
+int time_travel_wait = 5000;
 
 int test_fault = static_cast<int>(TestFault::kNone);
 
@@ -74,6 +75,11 @@ void define_settings() {
                              "Adds the client's IP address to the actor of each change (\"client_addr\").",
                              "Behind a connection pooler this is the pooler's address.", &capture_client_addr, false,
                              PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    // Any role may change it in its session: it bounds only the caller's own wait.
+    DefineCustomIntVariable("bemi.time_travel_wait",
+                            "How long bemi.as_of waits for capture to store a commit later than the instant asked for.",
+                            "READ COMMITTED only; 0 answers or refuses at once.", &time_travel_wait, 5000, 0,
+                            3600 * 1000, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     reserve_guc_prefix("bemi");
 }
 

@@ -16,6 +16,9 @@ extern bool capture_sql;        // bemi.capture_sql (superuser)
 extern int max_sql_bytes;       // bemi.max_sql_bytes (superuser)
 extern int max_context_bytes;   // bemi.max_context_bytes (superuser)
 extern bool capture_client_addr; // bemi.capture_client_addr (superuser)
+// bemi.time_travel_wait (any role, ms): how long bemi.as_of waits under READ COMMITTED for a stored
+// commit later than the instant asked for (docs/time-travel.md, "Stable answers"). Read from SQL.
+extern int time_travel_wait;
 
 // bemi.test_fault (superuser, off by default, for the test suite only): makes a background
 // worker raise an ERROR at a chosen point, so that its error recovery can be tested.
