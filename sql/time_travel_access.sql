@@ -131,6 +131,13 @@ COMMIT;
 -- right after it was issued passes.
 BEGIN;
 SELECT count(*) FILTER (WHERE tt_invoker_read('tt_open') = 2) AS passed FROM generate_series(1, 100);
+-- The backend keeps the last 64 permits of the transaction: a token issued before 64 newer
+-- ones is refused, one issued just within them is still valid.
+SELECT bemi._past_permit('tt_open') AS token \gset
+SELECT bemi._past_permit('tt_open') AS token_2 \gset
+SELECT count(bemi._past_permit('tt_open')) AS newer FROM generate_series(1, 63);
+SELECT tt_definer_read(:token_2, 'tt_open') AS within_last_64;
+SELECT tt_definer_read(:token, 'tt_open');
 COMMIT;
 RESET ROLE;
 

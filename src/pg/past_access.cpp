@@ -12,7 +12,8 @@
 // token read or leaked another way is still no use to another role or after the transaction.
 // A token may be checked several times in its transaction (a reader may hand it to helpers);
 // each call of _past_permit issues a new one, and the oldest entry makes room when the ring is
-// full (entries are only needed between a wrapper's permit and its reader's check).
+// full: entries are only needed between a wrapper's permit and its reader's check, so a wrapper
+// asks for its permit right before it calls the reader (at most kPermitSlots outstanding).
 #include "pg/postgres_headers.hpp"
 
 #include "pg/boundary.hpp"
@@ -34,7 +35,7 @@ struct PastPermit {
     uint64 generation; // the top-level transaction it was issued in (xact_generation)
 };
 
-constexpr int kPermitSlots = 16;
+constexpr int kPermitSlots = 64;
 PastPermit permits[kPermitSlots];
 int next_slot = 0;
 // Counts ended top-level transactions of this backend: a permit is valid only while it is
