@@ -31,7 +31,8 @@ $$;
 
 -- The tables (schema, table as recorded) of the changes a revert selects. Names only: reading
 -- the changes themselves needs the permit of each table (bemi._revert_trail). Changes of
--- bemi's own tables (lineage entries, exclusions, ...) are never reverted.
+-- bemi's own tables (lineage entries, exclusions, ...) are never reverted. (Positional
+-- parameters: in a SQL function a column named like a parameter would win.)
 CREATE FUNCTION bemi._revert_tables(transaction_ids pg_catalog.int8[], context pg_catalog.jsonb,
                                     from_time pg_catalog.timestamptz, to_time pg_catalog.timestamptz)
     RETURNS TABLE(schema pg_catalog.text, "table" pg_catalog.text, captures pg_catalog.int8)
@@ -40,10 +41,10 @@ CREATE FUNCTION bemi._revert_tables(transaction_ids pg_catalog.int8[], context p
 AS $$
     SELECT c.schema, c."table", count(DISTINCT c.capture)
       FROM bemi.changes c
-     WHERE (transaction_ids IS NULL OR c.transaction_id = ANY (transaction_ids))
-       AND (context IS NULL OR c.context @> context)
-       AND (from_time IS NULL OR c.committed_at >= from_time)
-       AND (to_time IS NULL OR c.committed_at < to_time)
+     WHERE ($1 IS NULL OR c.transaction_id = ANY ($1))
+       AND ($2 IS NULL OR c.context @> $2)
+       AND ($3 IS NULL OR c.committed_at >= $3)
+       AND ($4 IS NULL OR c.committed_at < $4)
        AND c.schema <> 'bemi'
      GROUP BY c.schema, c."table"
      ORDER BY c.schema, c."table"
@@ -216,11 +217,28 @@ DECLARE
     differs text;
     cols text[];
     results jsonb := '[]';
+    affected int8;
     conflicts text[] := '{}';
     result_conflict text;
     rel_schema text;
     rel_table text;
 BEGIN
+    -- The caller must be allowed every statement of the plan: the row checks lock rows
+    -- (FOR UPDATE needs UPDATE), DELETE / UPDATE / INSERT each their own privilege.
+    FOR rel, rel_schema IN
+        SELECT DISTINCT (s->>'rel')::oid::regclass, p.priv
+          FROM jsonb_array_elements(plan) s,
+               LATERAL unnest(CASE s->>'action' WHEN 'DELETE' THEN ARRAY['SELECT', 'UPDATE', 'DELETE']
+                                                WHEN 'UPDATE' THEN ARRAY['SELECT', 'UPDATE']
+                                                ELSE ARRAY['SELECT', 'INSERT'] END) p(priv)
+         ORDER BY 1, 2
+    LOOP
+        IF NOT has_table_privilege(rel, rel_schema) THEN
+            RAISE EXCEPTION 'permission denied: % needs % on table %', what, rel_schema, rel
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'It runs with your privileges: a role may revert or restore only a table it may SELECT and write (INSERT, UPDATE, DELETE as the plan needs; row locks need UPDATE).';
+        END IF;
+    END LOOP;
     PERFORM bemi.set_context(run_context, true);
     BEGIN
         FOR step IN SELECT s FROM jsonb_array_elements(plan) s LOOP
@@ -296,7 +314,12 @@ BEGIN
                                        rel)
                            USING step->'target';
                     END IF;
-                EXCEPTION WHEN integrity_constraint_violation THEN
+                    GET DIAGNOSTICS affected = ROW_COUNT;
+                    IF affected <> 1 AND NOT (step->>'action' = 'UPDATE' AND cols IS NULL) THEN
+                        -- A BEFORE trigger that returns NULL, or a policy: say so, never pretend.
+                        RAISE EXCEPTION USING ERRCODE = 'BEMIA', MESSAGE = format('the %s changed %s rows, not 1 (a trigger or policy intervened)', step->>'action', affected);
+                    END IF;
+                EXCEPTION WHEN integrity_constraint_violation OR SQLSTATE 'BEMIA' THEN
                     result_conflict := SQLERRM;
                 END;
             END IF;
