@@ -36,7 +36,9 @@
 # BEMI_TT_SESSIONS (3), BEMI_TT_TX2 (transactions per session in phase 2, 60),
 # BEMI_TT_ORACLE_ONLY=1 (check only the oracle against the recordings: no bemi time-travel call;
 # for debugging this test), BEMI_TT_CORRUPT=1 (alter one stored change before the checks: the
-# test must then fail).
+# test must then fail), BEMI_TT_BASELINE=created (create the tables and their first rows after
+# CREATE EXTENSION: a `created` baseline instead of bemi.backfill), BEMI_TT_SKIP_VERSIONS=1 (do
+# not check bemi.versions). The defaults check everything.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,10 +51,13 @@ TX1=${BEMI_TT_TX1:-200}
 SESSIONS=${BEMI_TT_SESSIONS:-3}
 TX2=${BEMI_TT_TX2:-60}
 ORACLE_ONLY=${BEMI_TT_ORACLE_ONLY:-0}
+BASELINE=${BEMI_TT_BASELINE:-backfill}
+SKIP_VERSIONS=${BEMI_TT_SKIP_VERSIONS:-0}
+[[ $BASELINE == backfill || $BASELINE == created ]] || bemi_fail "BEMI_TT_BASELINE must be backfill or created"
 for v in SEED TX1 SESSIONS TX2; do
     [[ ${!v} =~ ^[0-9]+$ ]] || bemi_fail "$v must be a non-negative integer, got '${!v}'"
 done
-echo "time_travel_property: BEMI_TT_SEED=$SEED (phase 1: $TX1 transactions; phase 2: $SESSIONS sessions x $TX2)"
+echo "time_travel_property: BEMI_TT_SEED=$SEED (phase 1: $TX1 transactions; phase 2: $SESSIONS sessions x $TX2; baseline: $BASELINE)"
 
 BG=()
 cleanup() {
@@ -68,9 +73,9 @@ psql -X -q -c "CREATE DATABASE $DB" >/dev/null || bemi_fail "CREATE DATABASE $DB
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
 # ------------------------------------------------------------------ schema, workload, oracle
-# Everything here exists before CREATE EXTENSION bemi: the baseline rows predate capture.
-q >/dev/null <<'SQL'
-SET client_min_messages = warning;
+# Everything here exists before CREATE EXTENSION bemi: the baseline rows predate capture
+# (BEMI_TT_BASELINE=created: the tables and their rows come after it).
+TABLES_SQL=$(cat <<'SQL'
 CREATE TABLE tt_a (
     region int NOT NULL,
     code   text NOT NULL,
@@ -92,6 +97,20 @@ CREATE TABLE tt_b (
     big    text
 );
 ALTER TABLE tt_b REPLICA IDENTITY FULL;
+SQL
+)
+BASE_ROWS_SQL=$(cat <<'SQL'
+SELECT setseed(0.5);
+INSERT INTO tt_a SELECT r.* FROM generate_series(1, 30) g,
+    LATERAL jsonb_populate_record(NULL::tt_a, tt_newkey('tt_a') || tt_vals(true) || jsonb_build_object('_', g)) r ON CONFLICT DO NOTHING;
+INSERT INTO tt_b SELECT r.* FROM generate_series(1, 25) g,
+    LATERAL jsonb_populate_record(NULL::tt_b, tt_newkey('tt_b') || tt_vals(true) || jsonb_build_object('_', g)) r ON CONFLICT DO NOTHING;
+SQL
+)
+if [[ $BASELINE == backfill ]]; then q -c "$TABLES_SQL" >/dev/null || bemi_fail "create the tables"; fi
+
+q >/dev/null <<'SQL'
+SET client_min_messages = warning;
 
 -- The recordings: UNLOGGED, so nothing written here is decoded or captured.
 CREATE UNLOGGED TABLE tt_rec (
@@ -272,23 +291,23 @@ BEGIN
     END LOOP;
 END $$;
 
--- baseline rows, before capture
-SELECT setseed(0.5);
-INSERT INTO tt_a SELECT r.* FROM generate_series(1, 30) g,
-    LATERAL jsonb_populate_record(NULL::tt_a, tt_newkey('tt_a') || tt_vals(true) || jsonb_build_object('_', g)) r ON CONFLICT DO NOTHING;
-INSERT INTO tt_b SELECT r.* FROM generate_series(1, 25) g,
-    LATERAL jsonb_populate_record(NULL::tt_b, tt_newkey('tt_b') || tt_vals(true) || jsonb_build_object('_', g)) r ON CONFLICT DO NOTHING;
 SQL
+if [[ $BASELINE == backfill ]]; then q -c "$BASE_ROWS_SQL" >/dev/null || bemi_fail "baseline rows"; fi
 
 # ------------------------------------------------------------------ capture and baseline
 q -c "CREATE EXTENSION bemi" >/dev/null || bemi_fail "CREATE EXTENSION bemi"
 [[ $(q -c "SELECT bemi.sync()") == t ]] || bemi_fail "bemi.sync() after CREATE EXTENSION"
-if [[ $ORACLE_ONLY != 1 ]]; then
+if [[ $BASELINE == created ]]; then
+    q -c "$TABLES_SQL" >/dev/null || bemi_fail "create the tables"
+    q -c "$BASE_ROWS_SQL" >/dev/null || bemi_fail "first rows"
+elif [[ $ORACLE_ONLY != 1 ]]; then
     q -c "SELECT bemi.backfill('tt_a'), bemi.backfill('tt_b')" >/dev/null || bemi_fail "bemi.backfill"
 fi
 q -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "CALL tt_record(0, 0)" -c "COMMIT" >/dev/null
-n0=$(q -c "SELECT count(*) FROM bemi.changes WHERE schema = 'public' AND \"table\" IN ('tt_a', 'tt_b')")
-[[ $n0 == 0 ]] || bemi_fail "changes of tt_a/tt_b stored before the workload: $n0"
+if [[ $BASELINE == backfill ]]; then
+    n0=$(q -c "SELECT count(*) FROM bemi.changes WHERE schema = 'public' AND \"table\" IN ('tt_a', 'tt_b')")
+    [[ $n0 == 0 ]] || bemi_fail "changes of tt_a/tt_b stored before the workload: $n0"
+fi
 echo "ok: baseline of $(q -c "SELECT jsonb_array_length(a) || ' + ' || jsonb_array_length(b) FROM tt_rec") rows"
 
 # ------------------------------------------------------------------ phase 1: one session
@@ -440,7 +459,7 @@ CREATE FUNCTION tt_report(tab text, what text, expected jsonb, got jsonb) RETURN
     INSERT INTO tt_fail VALUES (tab, what, tt_diff(tab, expected, got)) $$;
 
 -- Walks the commit order once for tab; with_bemi: also ask bemi.as_of / bemi.versions.
-CREATE FUNCTION tt_check(tab text, with_bemi bool) RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION tt_check(tab text, with_bemi bool, with_versions bool, from_empty bool) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     base tt_rec; rec record; tx record; got jsonb; want jsonb; recd jsonb; maxord bigint;
     n_snap int := 0; n_t int := 0; n_p int := 0; first_ord bigint;
@@ -448,7 +467,11 @@ BEGIN
     CREATE TEMP TABLE st_main (k jsonb PRIMARY KEY, r jsonb NOT NULL);
     CREATE TEMP TABLE st_tmp (k jsonb PRIMARY KEY, r jsonb NOT NULL);
     SELECT * INTO base FROM tt_rec WHERE session = 0;
-    INSERT INTO st_main SELECT tt_key(tab, x), x FROM jsonb_array_elements(CASE tab WHEN 'tt_a' THEN base.a ELSE base.b END) x;
+    -- backfill: the replay starts from the rows recorded right after the baseline (no stored
+    -- change of the table is visible to that recording); created: from the empty table
+    IF NOT from_empty THEN
+        INSERT INTO st_main SELECT tt_key(tab, x), x FROM jsonb_array_elements(CASE tab WHEN 'tt_a' THEN base.a ELSE base.b END) x;
+    END IF;
 
     -- transactions of this table, and for each recording: the prefix of the table's
     -- transactions it sees whole, and the instant's prefix of the commit order
@@ -456,7 +479,7 @@ BEGIN
         SELECT t.* FROM tt_tx t WHERE EXISTS (SELECT FROM tt_ch c WHERE c.ord = t.ord AND c."table" = tab);
     CREATE UNIQUE INDEX ON tx_tab (ord);
     -- the baseline recording must see none of them
-    IF EXISTS (SELECT FROM tx_tab WHERE pg_visible_in_snapshot(transaction_id::text::xid8, base.snap)) THEN
+    IF NOT from_empty AND EXISTS (SELECT FROM tx_tab WHERE pg_visible_in_snapshot(transaction_id::text::xid8, base.snap)) THEN
         RAISE EXCEPTION 'a stored transaction of % is visible in the baseline recording', tab;
     END IF;
     CREATE TEMP TABLE rec_at AS
@@ -511,7 +534,7 @@ BEGIN
                 IF got IS DISTINCT FROM want THEN
                     PERFORM tt_report(tab, format('as_of(NULL::%s, %L) (session %s after its transaction %s)', tab, rec.t, rec.session, rec.n), want, got);
                 END IF;
-                got := tt_versions_at(tab, rec.t);
+                got := CASE WHEN with_versions THEN tt_versions_at(tab, rec.t) ELSE want END;
                 IF got IS DISTINCT FROM want THEN
                     PERFORM tt_report(tab, format('versions(NULL::%s) valid at %L (session %s after its transaction %s)', tab, rec.t, rec.session, rec.n), want, got);
                 END IF;
@@ -534,6 +557,7 @@ if [[ $ORACLE_ONLY != 1 ]]; then
         echo "ok: effective_at = running maximum of committed_at"
     fi
     # the versions of the whole run, and a window of them
+    if [[ $SKIP_VERSIONS != 1 ]]; then
     q >/dev/null <<'SQL' || bemi_fail "bemi.versions"
 INSERT INTO tt_ver SELECT 'tt_a', valid_from, valid_to, to_jsonb("row") FROM bemi.versions(NULL::tt_a);
 INSERT INTO tt_ver SELECT 'tt_b', valid_from, valid_to, to_jsonb("row") FROM bemi.versions(NULL::tt_b);
@@ -550,12 +574,13 @@ SQL
 )
     [[ ${win#* } == 0 ]] || { echo "FAIL: bemi.versions(NULL::tt_a, t1, t2) differs from the whole run's versions overlapping [t1, t2) in ${win#* } rows"; fail=1; }
     echo "ok: versions window: ${win% *} versions"
+    fi
 fi
 with_bemi=true
 [[ $ORACLE_ONLY == 1 ]] && with_bemi=false
 for tab in tt_a tt_b; do
     start=$SECONDS
-    summary=$(q -c "SELECT tt_check('$tab', $with_bemi)") || bemi_fail "check of $tab could not run (seed $SEED)"
+    summary=$(q -c "SELECT tt_check('$tab', $with_bemi, $([[ $SKIP_VERSIONS == 1 ]] && echo false || echo true), $([[ $BASELINE == created ]] && echo true || echo false))") || bemi_fail "check of $tab could not run (seed $SEED)"
     echo "$summary ($((SECONDS - start)) s)"
 done
 nfail=$(q -c "SELECT count(*) FROM tt_fail")
