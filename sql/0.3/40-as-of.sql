@@ -23,47 +23,6 @@
 CREATE INDEX changes_unstorable_idx ON bemi.changes (capture, commit_position, seq)
     WHERE fallback @> '[{"reason": "unstorable"}]';
 
--- Does an exclusion pattern (bemi.excluded_tables, the plugin's exclude-tables syntax:
--- schema.table split at the first unescaped dot, '*' any characters, '\' escapes the next one)
--- match this schema and table? Mirrors bemi::TableFilter (src/core/table_filter.cpp).
-CREATE FUNCTION bemi._tt_pattern_matches(pattern text, schema_name text, table_name text)
-    RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    parts text[] := ARRAY['', ''];
-    part int := 1;
-    i int := 1;
-    ch text;
-    n int := length(pattern);
-BEGIN
-    IF pattern IS NULL OR schema_name IS NULL OR table_name IS NULL THEN
-        RETURN false;
-    END IF;
-    -- each part becomes an anchored regular expression: '*' -> '.*', everything else literal
-    WHILE i <= n LOOP
-        ch := substr(pattern, i, 1);
-        IF ch = '\' AND i < n THEN
-            i := i + 1;
-            parts[part] := parts[part] || regexp_replace(substr(pattern, i, 1), '([^A-Za-z0-9_])', '\\\1', 'g');
-        ELSIF ch = '*' THEN
-            parts[part] := parts[part] || '.*';
-        ELSIF ch = '.' AND part = 1 THEN
-            part := 2;
-        ELSE
-            parts[part] := parts[part] || regexp_replace(ch, '([^A-Za-z0-9_])', '\\\1', 'g');
-        END IF;
-        i := i + 1;
-    END LOOP;
-    RETURN part = 2
-       AND schema_name ~ ('^(?:' || parts[1] || ')$')
-       AND table_name ~ ('^(?:' || parts[2] || ')$');
-END
-$$;
-COMMENT ON FUNCTION bemi._tt_pattern_matches(text, text, text) IS
-    'Time travel: does an exclusion pattern (schema.table, * wildcard, \ escapes) match this table?';
-
 -- bemi.time_travel_wait as an interval (the setting is in milliseconds; SHOW prints a unit).
 CREATE FUNCTION bemi._tt_wait()
     RETURNS interval
@@ -223,9 +182,11 @@ $$;
 -- the end of prefix(until_ts) or the stored commit at until_pos (current capture), as a jsonb
 -- context for bemi._tt_changes / bemi._tt_rows. cur: the columns to answer in, {"attnum": name}.
 -- live: the relation exists now (its current exclusions apply). Raises every refusal of
--- "What breaks the chain" and "instant before the history begins".
+-- "What breaks the chain" and "instant before the history begins". until_ts 'infinity': up to
+-- the last stored change (versions up to now). base_ts: use the baseline in force at base_ts
+-- (the first one when base_ts is before every baseline) instead of the latest in the prefix.
 CREATE FUNCTION bemi._tt_context(rel oid, label text, lo uuid, hi uuid, cur jsonb, live boolean,
-                                 until_ts timestamptz, until_pos int8)
+                                 until_ts timestamptz, until_pos int8, base_ts timestamptz DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -252,7 +213,12 @@ BEGIN
                AND p.capture IS NOT NULL) q;
 
     -- (2) the end of the prefix (E), and for an instant the first change after it (N)
-    IF until_pos IS NULL THEN
+    IF until_pos IS NULL AND until_ts = 'infinity' THEN
+        SELECT c.capture, c.commit_position, c.seq INTO e_cap, ecp, eseq
+          FROM bemi.changes c WHERE c.capture IS NOT NULL
+         ORDER BY c.capture DESC, c.commit_position DESC, c.seq DESC LIMIT 1;
+        ncp := 9223372036854775807;
+    ELSIF until_pos IS NULL THEN
         SELECT c.capture, c.commit_position, c.seq INTO e_cap, ecp, eseq
           FROM bemi.changes c WHERE c.effective_at <= until_ts
          ORDER BY c.effective_at DESC, c.capture DESC, c.commit_position DESC, c.seq DESC LIMIT 1;
@@ -285,7 +251,19 @@ BEGIN
                                          effective_at timestamptz, columns jsonb)
         ON a.id = bl.lineage
      WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
+       AND (base_ts IS NULL OR a.effective_at <= base_ts)
      ORDER BY a.capture DESC, a.commit_position DESC, a.seq DESC LIMIT 1;
+    IF b.id IS NULL AND base_ts IS NOT NULL THEN
+        SELECT bl.id, bl.snapshot, a.capture, a.commit_position AS acp, a.seq AS aseq, a.effective_at,
+               a.columns, a.id AS entry
+          INTO b
+          FROM bemi.baselines bl
+          JOIN jsonb_to_recordset(ents) AS a(id uuid, capture uuid, commit_position int8, seq int4,
+                                             effective_at timestamptz, columns jsonb)
+            ON a.id = bl.lineage
+         WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
+         ORDER BY a.capture, a.commit_position, a.seq LIMIT 1;
+    END IF;
     IF b.id IS NULL THEN
         RAISE EXCEPTION 'bemi: the history of "%" does not reach back to %', label, what
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -294,7 +272,8 @@ BEGIN
     END IF;
 
     -- (4) what breaks the chain between the anchor and the end of the prefix
-    IF e_cap <> b.capture OR (n_cap IS NOT NULL AND n_cap <> b.capture) THEN
+    IF e_cap <> b.capture OR (n_cap IS NOT NULL AND n_cap <> b.capture)
+       OR (until_ts = 'infinity' AND bemi._tt_current_capture() IS DISTINCT FROM b.capture) THEN
         RAISE EXCEPTION 'bemi: the history of "%" has a capture gap between its baseline (%) and %', label, b.effective_at, what
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Capture restarted in between (a lost replication slot, a restore or an upgrade: see bemi.capture_history): changes may be missing.',
@@ -356,7 +335,7 @@ BEGIN
                        AND (c.commit_position, c.seq) <= (ecp, eseq)
                        AND (u.pattern IS NOT NULL OR c.operation = 'TRUNCATE')) ev) p
      WHERE EXISTS (SELECT FROM jsonb_array_elements(names) nm
-                    WHERE bemi._tt_pattern_matches(p.pattern, nm->>0, nm->>1))
+                    WHERE bemi._pattern_matches(p.pattern, nm->>0, nm->>1))
        AND (p.place_after_anchor
             OR (p.added AND NOT EXISTS (  -- in force at the anchor: added, not removed before it
                    SELECT FROM bemi.changes c2
@@ -368,7 +347,7 @@ BEGIN
     IF NOT FOUND AND live THEN
         SELECT t.pattern INTO x FROM bemi.excluded_tables t
          WHERE EXISTS (SELECT FROM jsonb_array_elements(names) nm
-                        WHERE bemi._tt_pattern_matches(t.pattern, nm->>0, nm->>1))
+                        WHERE bemi._pattern_matches(t.pattern, nm->>0, nm->>1))
          LIMIT 1;
     END IF;
     IF x.pattern IS NOT NULL THEN
@@ -622,6 +601,16 @@ AS $$
        AND NOT EXISTS (SELECT FROM tr WHERE tr.own OR (tr.leaf_schema, tr.leaf_table) = (b.leaf_schema::text, b.leaf_table::text))
 $$;
 
+-- The last `dropped` lineage entry of a relid: a live relation's entries are the ones after it
+-- (an oid can be reused by a table created after another was dropped).
+CREATE FUNCTION bemi._tt_last_drop(rel oid)
+    RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.id FROM bemi.table_lineage e WHERE e.relid = rel AND e.event = 'dropped' ORDER BY e.id DESC LIMIT 1
+$$;
+
 -- The context for a live relation at an instant or position.
 CREATE FUNCTION bemi._tt_context_live(rel regclass, until_ts timestamptz, until_pos int8)
     RETURNS jsonb
@@ -629,7 +618,7 @@ CREATE FUNCTION bemi._tt_context_live(rel regclass, until_ts timestamptz, until_
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT bemi._tt_context(rel, rel::text,
-                            (SELECT max(e.id) FROM bemi.table_lineage e WHERE e.relid = rel AND e.event = 'dropped'),
+                            bemi._tt_last_drop(rel),
                             NULL, bemi._tt_columns_now(rel), true, until_ts, until_pos)
 $$;
 
@@ -675,35 +664,35 @@ BEGIN
 END
 $$;
 
--- Reader (SECURITY DEFINER): which relation had the name schema.table at the instant (the end of
--- its prefix): its relid, whether that relation exists now, and the bounds of its incarnation
--- in the lineage (entries lo < id <= hi). Tells only whether such a table existed.
+-- Which relation had the name schema.table at the instant (the end of its prefix): its relid,
+-- whether that relation exists now, and the bounds of its incarnation in the lineage (entries
+-- lo < id <= hi). Internal: called by the reader below.
 CREATE FUNCTION bemi._tt_relid_at(schema_name name, table_name name, instant timestamptz,
                                   OUT relid oid, OUT live boolean, OUT lo uuid, OUT hi uuid)
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     e_cap uuid; ecp int8; eseq int4;
     entry uuid;
 BEGIN
-    PERFORM bemi._tt_await(instant);
     SELECT c.capture, c.commit_position, c.seq INTO e_cap, ecp, eseq
       FROM bemi.changes c WHERE c.effective_at <= instant
      ORDER BY c.effective_at DESC, c.capture DESC, c.commit_position DESC, c.seq DESC LIMIT 1;
     IF e_cap IS NOT NULL THEN
         WITH cand AS (
-            SELECT DISTINCT e.relid FROM bemi.table_lineage e WHERE e.schema = schema_name AND e."table" = table_name
+            SELECT DISTINCT e.relid AS rid FROM bemi.table_lineage e
+             WHERE e.schema = schema_name AND e."table" = table_name
         ), ents AS (
-            SELECT e.id, e.relid, e.event, e.schema, e."table", p.capture, p.commit_position, p.seq
-              FROM bemi.table_lineage e JOIN cand USING (relid)
+            SELECT e.id, e.relid AS rid, e.event, e.schema, e."table", p.capture, p.commit_position, p.seq
+              FROM bemi.table_lineage e JOIN cand ON cand.rid = e.relid
              CROSS JOIN LATERAL bemi._place(e.id) p
              WHERE p.capture IS NOT NULL AND (p.capture, p.commit_position, p.seq) <= (e_cap, ecp, eseq)
         ), latest AS (
-            SELECT DISTINCT ON (ents.relid) ents.* FROM ents
-             ORDER BY ents.relid, ents.capture DESC, ents.commit_position DESC, ents.seq DESC
+            SELECT DISTINCT ON (ents.rid) ents.* FROM ents
+             ORDER BY ents.rid, ents.capture DESC, ents.commit_position DESC, ents.seq DESC
         )
-        SELECT l.relid, l.id INTO relid, entry FROM latest l
+        SELECT l.rid, l.id INTO relid, entry FROM latest l
          WHERE l.schema = schema_name AND l."table" = table_name AND l.event <> 'dropped'
          ORDER BY l.capture DESC, l.commit_position DESC, l.seq DESC LIMIT 1;
     END IF;
@@ -712,15 +701,19 @@ BEGIN
             USING ERRCODE = 'undefined_table',
                   HINT = 'bemi.table_lineage lists the names each table had since capture began; a table''s history starts at its baseline (bemi.backfill).';
     END IF;
-    SELECT max(e.id) INTO lo FROM bemi.table_lineage e WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id < entry;
-    SELECT min(e.id) INTO hi FROM bemi.table_lineage e WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id > entry;
-    live := hi IS NULL AND EXISTS (SELECT FROM pg_class c WHERE c.oid = _tt_relid_at.relid AND c.relkind = ANY (ARRAY['r', 'p']::"char"[]));
+    SELECT e.id INTO lo FROM bemi.table_lineage e
+     WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id < entry ORDER BY e.id DESC LIMIT 1;
+    SELECT e.id INTO hi FROM bemi.table_lineage e
+     WHERE e.relid = _tt_relid_at.relid AND e.event = 'dropped' AND e.id > entry ORDER BY e.id LIMIT 1;
+    live := hi IS NULL AND EXISTS (SELECT FROM pg_class c WHERE c.oid = _tt_relid_at.relid
+                                                         AND c.relkind = ANY (ARRAY['r', 'p']::"char"[]));
 END
 $$;
 
 -- Reader (SECURITY DEFINER): the rows of the table named schema.table at the instant, in the
--- column names it has now (or had last, when dropped). The token: a permit for that table when it
--- exists, else a permit for bemi.changes (a dropped table's past is the trail's readers').
+-- column names it has now (or had last, when dropped). The token: a permit for bemi.changes
+-- (a reader of the whole trail may read any table's past, a dropped one's included), or a permit
+-- for the relation that had the name then, when it still exists.
 CREATE FUNCTION bemi._as_of_named(token int8, schema_name name, table_name name, instant timestamptz)
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -731,9 +724,15 @@ DECLARE
     ctx jsonb;
     cur jsonb;
 BEGIN
+    PERFORM bemi._tt_await(instant);
     SELECT * INTO t FROM bemi._tt_relid_at(schema_name, table_name, instant);
     IF t.live THEN
-        PERFORM bemi._check_past_permit(token, t.relid::regclass);
+        BEGIN
+            PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
+        EXCEPTION WHEN insufficient_privilege THEN
+            PERFORM bemi._check_past_permit(token, t.relid::regclass);
+        END;
+        PERFORM bemi._tt_check_table(t.relid::regclass);
         cur := bemi._tt_columns_now(t.relid);
     ELSE
         PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
@@ -825,16 +824,22 @@ CREATE FUNCTION bemi.as_of_jsonb(schema_name name, table_name name, instant time
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t record;
+    rel regclass;
 BEGIN
-    SELECT * INTO t FROM bemi._tt_relid_at(schema_name, table_name, instant);
-    IF t.live THEN
-        PERFORM bemi._tt_check_table(t.relid::regclass);
+    -- a reader of the whole trail may read any table's past; anyone else the past of a table
+    -- that exists and that they may read (the one that had the name then)
+    IF has_table_privilege('bemi.changes', 'SELECT') THEN
+        rel := 'bemi.changes'::regclass;
+    ELSE
+        rel := to_regclass(format('%I.%I', schema_name, table_name));
+        IF rel IS NULL THEN
+            RAISE EXCEPTION 'bemi: permission denied to read the past of "%.%"', schema_name, table_name
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'The past of a table that no longer exists is for readers of bemi.changes (role bemi_reader); for an existing table pass its current name.';
+        END IF;
     END IF;
     RETURN QUERY SELECT r.primary_key, r."row", r.fallback
-                   FROM bemi._as_of_named(bemi._past_permit(CASE WHEN t.live THEN t.relid::regclass
-                                                                 ELSE 'bemi.changes'::regclass END),
-                                          schema_name, table_name, instant) r;
+                   FROM bemi._as_of_named(bemi._past_permit(rel), schema_name, table_name, instant) r;
 END
 $$;
 COMMENT ON FUNCTION bemi.as_of_jsonb(name, name, timestamptz) IS
@@ -844,24 +849,24 @@ COMMENT ON FUNCTION bemi.as_of_jsonb(name, name, timestamptz) IS
 -- call them as the caller, so PUBLIC keeps EXECUTE on them (and on _tt_rel_of_type,
 -- _tt_check_table, _tt_refuse_fallback, which read only the catalogs).
 REVOKE EXECUTE ON FUNCTION
-    bemi._tt_pattern_matches(text, text, text),
     bemi._tt_latest_stored(),
     bemi._tt_await(timestamptz),
     bemi._tt_await_position(pg_lsn),
     bemi._tt_current_capture(),
     bemi._tt_columns_now(oid),
-    bemi._tt_context(oid, text, uuid, uuid, jsonb, boolean, timestamptz, int8),
+    bemi._tt_context(oid, text, uuid, uuid, jsonb, boolean, timestamptz, int8, timestamptz),
     bemi._tt_map(jsonb, jsonb),
     bemi._tt_changes(jsonb, text),
     bemi._tt_baseline_row(jsonb, jsonb),
     bemi._tt_fill_toast(jsonb, text, text, int8, int4, jsonb, text[]),
     bemi._tt_rows(jsonb),
-    bemi._tt_context_live(regclass, timestamptz, int8)
+    bemi._tt_context_live(regclass, timestamptz, int8),
+    bemi._tt_relid_at(name, name, timestamptz),
+    bemi._tt_last_drop(oid)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     bemi._as_of_rows(int8, regclass, timestamptz, pg_lsn),
     bemi._as_of_named(int8, name, name, timestamptz),
-    bemi._tt_relid_at(name, name, timestamptz),
     bemi._tt_wait(),
     bemi._tt_rel_of_type(regtype),
     bemi._tt_check_table(regclass),

@@ -1,0 +1,349 @@
+-- Versions and record history (docs/time-travel.md, "Public functions"; issue 7 section 2).
+-- Built on the chain of 40-as-of.sql: bemi._tt_context (baseline, lineage, refusals) and
+-- bemi._tt_changes (the relation's changes in order, in its current column names).
+
+-- A record's history by key: the changes with that key or with a key it had or got through
+-- key-changing UPDATEs (previous_primary_key) are found through the history index by key, and
+-- this one by previous key (few rows: only UPDATEs that changed a key have one).
+CREATE INDEX changes_previous_key_idx ON bemi.changes (schema, "table", previous_primary_key)
+    WHERE previous_primary_key IS NOT NULL;
+
+-- Every version of the chain's rows: a version begins at the effective_at of the change that
+-- made it (a baseline row: at the baseline's anchor) and ends at the effective_at of the next
+-- event of its key (a newer version, a DELETE, a key change away, a TRUNCATE of its table or
+-- leaf); valid_to NULL: still valid at the end of the chain. A version no instant saw (ended in
+-- the transaction or at the instant that made it) is left out.
+CREATE FUNCTION bemi._tt_versions(ctx jsonb)
+    RETURNS TABLE(primary_key text, valid_from timestamptz, valid_to timestamptz, change_id int8,
+                  "row" jsonb, fallback jsonb)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH ch AS MATERIALIZED (
+        SELECT * FROM bemi._tt_changes(ctx)
+    ), ev AS (
+        SELECT b.primary_key AS key, 'row' AS kind, -1::int8 AS cp, -1 AS sq, 1 AS sub, NULL::int8 AS change_id,
+               (ctx->>'anchor_at')::timestamptz AS at, b.leaf_schema::text AS leaf_schema, b.leaf_table::text AS leaf_table,
+               CASE WHEN (ctx->>'bident')::boolean THEN b."row"
+                    ELSE (SELECT coalesce(jsonb_object_agg(ctx->'bmap'->>e.key, e.value), '{}')
+                            FROM jsonb_each(b."row") e WHERE ctx->'bmap' ? e.key) END AS "row",
+               NULL::text[] AS unchanged_toast,
+               CASE WHEN b.fallback IS NOT NULL
+                    THEN (SELECT jsonb_agg(f || jsonb_build_object('column', ctx->'bmap'->>(f->>'column')))
+                            FROM jsonb_array_elements(b.fallback) f
+                           WHERE coalesce(f->>'image', 'after') = 'after' AND ctx->'bmap' ? (f->>'column')) END AS fallback,
+               NULL::text AS previous_primary_key
+          FROM bemi.baseline_rows b
+         WHERE b.baseline = (ctx->>'baseline')::uuid
+        UNION ALL
+        SELECT ch.primary_key, 'row', ch.commit_position, ch.seq, 1, ch.change_id,
+               greatest(ch.effective_at, (ctx->>'anchor_at')::timestamptz), ch.leaf_schema, ch.leaf_table,
+               ch."row", ch.unchanged_toast, ch.fallback, ch.previous_primary_key
+          FROM ch WHERE ch.operation = ANY (ARRAY['CREATE', 'UPDATE'])
+        UNION ALL
+        SELECT ch.previous_primary_key, 'remove', ch.commit_position, ch.seq, 0, ch.change_id,
+               greatest(ch.effective_at, (ctx->>'anchor_at')::timestamptz), ch.leaf_schema, ch.leaf_table,
+               NULL, NULL, NULL, NULL
+          FROM ch WHERE ch.operation = 'UPDATE' AND ch.previous_primary_key IS NOT NULL
+                    AND ch.previous_primary_key <> ch.primary_key
+        UNION ALL
+        SELECT ch.primary_key, 'remove', ch.commit_position, ch.seq, 1, ch.change_id,
+               greatest(ch.effective_at, (ctx->>'anchor_at')::timestamptz), ch.leaf_schema, ch.leaf_table,
+               NULL, NULL, NULL, NULL
+          FROM ch WHERE ch.operation = 'DELETE'
+    ), tr AS (
+        SELECT ch.own, ch.leaf_schema, ch.leaf_table, ch.commit_position AS cp, ch.seq AS sq,
+               greatest(ch.effective_at, (ctx->>'anchor_at')::timestamptz) AS at
+          FROM ch WHERE ch.operation = 'TRUNCATE'
+    ), v AS (
+        SELECT ev.*, lead(ev.at) OVER w AS next_at, lead(ev.cp) OVER w AS ncp, lead(ev.sq) OVER w AS nsq
+          FROM ev
+        WINDOW w AS (PARTITION BY ev.key ORDER BY ev.cp, ev.sq, ev.sub)
+    ), bounded AS (
+        SELECT v.*,
+               coalesce((SELECT min(tr.at) FROM tr
+                          WHERE (tr.cp, tr.sq) > (v.cp, v.sq)
+                            AND (v.ncp IS NULL OR (tr.cp, tr.sq) < (v.ncp, v.nsq))
+                            AND (tr.own OR (tr.leaf_schema, tr.leaf_table) = (v.leaf_schema, v.leaf_table))),
+                        v.next_at) AS ends_at
+          FROM v WHERE v.kind = 'row'
+    )
+    SELECT b.key, b.at, b.ends_at, b.change_id,
+           CASE WHEN b.unchanged_toast IS NULL OR cardinality(b.unchanged_toast) = 0 THEN b."row"
+                ELSE bemi._tt_fill_toast(ctx, b.key, b.previous_primary_key, b.cp, b.sq, b."row", b.unchanged_toast) END,
+           b.fallback
+      FROM bounded b
+     WHERE b.ends_at IS NULL OR b.ends_at > b.at
+$$;
+
+-- Reader (SECURITY DEFINER): every version of rel's rows valid at some instant in
+-- [from_time, to_time), for the holder of a permit token for rel. The chain starts at the
+-- baseline in force at from_time (the first baseline when from_time is before it) and ends at
+-- the last change before to_time (to_time 'infinity': the last stored change, after waiting for
+-- capture under READ COMMITTED).
+CREATE FUNCTION bemi._versions_rows(token int8, rel regclass, from_time timestamptz, to_time timestamptz)
+    RETURNS TABLE(primary_key text, valid_from timestamptz, valid_to timestamptz, change_id int8,
+                  "row" jsonb, fallback jsonb)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ctx jsonb;
+    until timestamptz;
+BEGIN
+    PERFORM bemi._check_past_permit(token, rel);
+    IF from_time IS NULL OR to_time IS NULL OR from_time >= to_time OR from_time = 'infinity' OR to_time = '-infinity' THEN
+        RAISE EXCEPTION 'bemi: the interval [%, %) holds no instant', from_time, to_time
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass from_time < to_time (defaults: -infinity and infinity).';
+    END IF;
+    IF to_time = 'infinity' THEN
+        IF current_setting('transaction_isolation') = 'read committed' THEN
+            PERFORM bemi.sync(bemi._tt_wait());
+        END IF;
+        until := 'infinity';
+    ELSE
+        until := to_time - interval '1 microsecond';
+        PERFORM bemi._tt_await(until);
+    END IF;
+    ctx := bemi._tt_context(rel, rel::text,
+                            bemi._tt_last_drop(rel),
+                            NULL, bemi._tt_columns_now(rel), true, until, NULL, from_time);
+    RETURN QUERY
+        SELECT v.primary_key, v.valid_from, v.valid_to, v.change_id, v."row", v.fallback
+          FROM bemi._tt_versions(ctx) v
+         WHERE v.valid_from < to_time AND (v.valid_to IS NULL OR v.valid_to > from_time)
+         ORDER BY v.primary_key, v.valid_from;
+END
+$$;
+
+CREATE FUNCTION bemi.versions(rowtype anyelement, from_time timestamptz DEFAULT '-infinity',
+                              to_time timestamptz DEFAULT 'infinity')
+    RETURNS TABLE(primary_key text, valid_from timestamptz, valid_to timestamptz, change_id int8, "row" anyelement)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel regclass := bemi._tt_rel_of_type(pg_typeof(rowtype)::regtype);
+BEGIN
+    PERFORM bemi._tt_check_table(rel);
+    RETURN QUERY
+        SELECT v.primary_key, v.valid_from, v.valid_to, v.change_id,
+               jsonb_populate_record(CASE WHEN false THEN rowtype END, v."row")
+          FROM bemi._versions_rows(bemi._past_permit(rel), rel, from_time, to_time) v
+         WHERE v.fallback IS NULL OR bemi._tt_refuse_fallback(rel, v.primary_key, v.fallback);
+END
+$$;
+COMMENT ON FUNCTION bemi.versions(anyelement, timestamptz, timestamptz) IS
+    'Every version of the table''s rows valid at some instant in [from_time, to_time) (SQL:2011 FROM..TO), with valid_from / valid_to (NULL: still valid at the end), in the current row type';
+
+-- The names a relation's records carry, place range by place range, over every capture: each
+-- stored lineage entry of its incarnation (after its last drop) from its place to the next
+-- one's, the first from the start; without any entry, its current names throughout.
+CREATE FUNCTION bemi._tt_name_segments(rel oid)
+    RETURNS TABLE(schema text, "table" text, fcap uuid, fcp int8, fseq int4, tcap uuid, tcp int8, tseq int4)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH ents AS (
+        SELECT e.schema::text AS schema, e."table"::text AS "table", p.capture, p.commit_position, p.seq
+          FROM bemi.table_lineage e
+         CROSS JOIN LATERAL bemi._place(e.id) p
+         WHERE e.relid = rel AND p.capture IS NOT NULL
+           AND e.id > coalesce(bemi._tt_last_drop(rel),
+                               '00000000-0000-0000-0000-000000000000'::uuid)
+    ), seg AS (
+        SELECT ents.*, row_number() OVER w AS n,
+               lead(ents.capture) OVER w AS ncap, lead(ents.commit_position) OVER w AS ncp, lead(ents.seq) OVER w AS nseq
+          FROM ents
+        WINDOW w AS (ORDER BY ents.capture, ents.commit_position, ents.seq)
+    )
+    SELECT s.schema, s."table",
+           CASE WHEN s.n = 1 THEN '00000000-0000-0000-0000-000000000000'::uuid ELSE s.capture END,
+           CASE WHEN s.n = 1 THEN -1 ELSE s.commit_position END,
+           CASE WHEN s.n = 1 THEN -1 ELSE s.seq END,
+           coalesce(s.ncap, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid),
+           coalesce(s.ncp, 9223372036854775807), coalesce(s.nseq, 2147483647)
+      FROM seg s
+    UNION ALL
+    SELECT n.nspname::text, c.relname::text,
+           '00000000-0000-0000-0000-000000000000'::uuid, -1, -1,
+           'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid, 9223372036854775807, 2147483647
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = rel AND NOT EXISTS (SELECT FROM ents)
+$$;
+
+-- A row of bemi.history(): the stored change (the columns of bemi.changes) and its diff.
+CREATE TYPE bemi.history_entry AS (
+    id int8, primary_key text, before jsonb, after jsonb, context jsonb, database text,
+    schema text, "table" text, operation text, committed_at timestamptz, transaction_id int8,
+    seq int4, "position" int8, commit_position int8, created_at timestamptz,
+    previous_primary_key text, unchanged_toast text[], actor jsonb, fallback jsonb, capture uuid,
+    root_schema text, root_table text, effective_at timestamptz,
+    diff jsonb  -- {"col": [old, new]} of the columns the change changed; NULL when the old values are unknown
+);
+COMMENT ON TYPE bemi.history_entry IS
+    'A row of bemi.history(): a stored change of the record (as in bemi.changes) and its diff';
+
+-- Reader (SECURITY DEFINER): the changes of one record of rel, in commit order, following key
+-- changes both ways (every key connected to it through previous_primary_key), each with a diff
+-- {"col": [old, new]}: old values from the record's previous version where the change's own
+-- "before" does not carry them (REPLICA IDENTITY DEFAULT).
+CREATE FUNCTION bemi._history_rows(token int8, rel regclass, key text)
+    RETURNS SETOF bemi.history_entry
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keys text[] := ARRAY[key];
+    more text[];
+    segs jsonb;
+BEGIN
+    PERFORM bemi._check_past_permit(token, rel);
+    IF key IS NULL THEN
+        RAISE EXCEPTION 'bemi: the key must not be NULL'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the key as bemi.changes.primary_key writes it: "26", or "[1,\"a\"]" for several columns.';
+    END IF;
+    SELECT jsonb_agg(to_jsonb(s)) INTO segs FROM bemi._tt_name_segments(rel) s;
+    LOOP
+        SELECT array_agg(DISTINCT x.k) INTO more
+          FROM jsonb_to_recordset(segs) AS g(schema text, "table" text, fcap uuid, fcp int8, fseq int4,
+                                             tcap uuid, tcp int8, tseq int4)
+         CROSS JOIN LATERAL (
+            SELECT c.previous_primary_key AS k FROM bemi.changes c
+             WHERE c.schema = g.schema AND c."table" = g."table" AND c.primary_key = ANY (keys)
+               AND c.previous_primary_key IS NOT NULL
+               AND (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
+               AND (c.capture, c.commit_position, c.seq) < (g.tcap, g.tcp, g.tseq)
+            UNION ALL
+            SELECT c.primary_key FROM bemi.changes c
+             WHERE c.schema = g.schema AND c."table" = g."table" AND c.previous_primary_key = ANY (keys)
+               AND (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
+               AND (c.capture, c.commit_position, c.seq) < (g.tcap, g.tcp, g.tseq)
+            UNION ALL
+            SELECT CASE WHEN c.primary_key = ANY (keys) THEN c.previous_primary_key ELSE c.primary_key END
+              FROM bemi.changes c
+             WHERE c.root_schema = g.schema AND c.root_table = g."table" AND c.root_table IS NOT NULL
+               AND (c.primary_key = ANY (keys) OR c.previous_primary_key = ANY (keys))
+               AND c.previous_primary_key IS NOT NULL
+               AND (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
+               AND (c.capture, c.commit_position, c.seq) < (g.tcap, g.tcp, g.tseq)
+         ) x
+         WHERE x.k IS NOT NULL AND x.k <> ALL (keys);
+        EXIT WHEN more IS NULL;
+        keys := keys || more;
+    END LOOP;
+
+    RETURN QUERY
+    WITH h AS (
+        SELECT c.*
+          FROM jsonb_to_recordset(segs) AS g(schema text, "table" text, fcap uuid, fcp int8, fseq int4,
+                                             tcap uuid, tcp int8, tseq int4)
+         CROSS JOIN LATERAL (
+            SELECT c.* FROM bemi.changes c
+             WHERE c.schema = g.schema AND c."table" = g."table" AND c.primary_key = ANY (keys)
+               AND (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
+               AND (c.capture, c.commit_position, c.seq) < (g.tcap, g.tcp, g.tseq)
+            UNION ALL
+            SELECT c.* FROM bemi.changes c
+             WHERE c.root_schema = g.schema AND c.root_table = g."table" AND c.root_table IS NOT NULL
+               AND c.primary_key = ANY (keys)
+               AND (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
+               AND (c.capture, c.commit_position, c.seq) < (g.tcap, g.tcp, g.tseq)
+         ) c
+    ), o AS (
+        SELECT h.*, lag(CASE WHEN h.operation = ANY (ARRAY['CREATE', 'UPDATE']) THEN h.after END)
+                      OVER (ORDER BY h.capture, h.commit_position, h.seq) AS prev_after
+          FROM h
+    )
+    SELECT o.id, o.primary_key, o.before, o.after, o.context, o.database, o.schema, o."table", o.operation,
+           o.committed_at, o.transaction_id, o.seq, o."position", o.commit_position, o.created_at,
+           o.previous_primary_key, o.unchanged_toast, o.actor, o.fallback, o.capture,
+           o.root_schema, o.root_table, o.effective_at,
+           CASE o.operation
+               WHEN 'CREATE' THEN bemi.diff('{}'::jsonb, o.after)
+               WHEN 'DELETE' THEN bemi.diff(coalesce(o.prev_after, '{}'::jsonb) || o.before, '{}'::jsonb)
+               WHEN 'UPDATE' THEN
+                   CASE WHEN o.prev_after IS NULL AND o.before = '{}'::jsonb THEN NULL
+                        WHEN o.prev_after IS NULL
+                        THEN bemi.diff(o.before, (SELECT coalesce(jsonb_object_agg(a.key, a.value), '{}'::jsonb)
+                                                    FROM jsonb_each(o.after) a WHERE o.before ? a.key))
+                        ELSE bemi.diff(o.prev_after || o.before, o.after)
+                   END - coalesce(o.unchanged_toast, '{}'::text[])
+               ELSE '{}'::jsonb
+           END
+      FROM o
+     ORDER BY o.capture, o.commit_position, o.seq;
+END
+$$;
+
+CREATE FUNCTION bemi.history(rel regclass, primary_key text)
+    RETURNS SETOF bemi.history_entry
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM bemi._tt_check_table(rel);
+    RETURN QUERY SELECT * FROM bemi._history_rows(bemi._past_permit(rel), rel, $2);
+END
+$$;
+COMMENT ON FUNCTION bemi.history(regclass, text) IS
+    'The stored changes of one record (by its key as bemi.changes writes it), in commit order, following key changes both ways, each with a diff';
+
+-- The key of a row as the plugin writes it (docs/record-format.md, "primary_key"): the replica
+-- identity index's columns, else the primary key's, rendered as the plugin renders values.
+CREATE FUNCTION bemi._tt_key_of(rel regclass, r jsonb)
+    RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH k AS (
+        SELECT a.attname::text AS name, x.n
+          FROM pg_class c
+          JOIN pg_index i ON i.indrelid = c.oid
+                         AND CASE c.relreplident WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END
+         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS x(attnum, n)
+          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.attnum
+         WHERE c.oid = rel
+    )
+    SELECT CASE WHEN count(*) = 1 THEN min(r->k.name #>> '{}')  -- one column: the value's text
+                ELSE '[' || string_agg(coalesce(r->k.name, 'null')::text, ',' ORDER BY k.n) || ']' END
+      FROM k
+$$;
+
+CREATE FUNCTION bemi.history(row_value anyelement)
+    RETURNS SETOF bemi.history_entry
+    LANGUAGE plpgsql VOLATILE
+    -- the key's values rendered as the plugin renders them (docs/record-format.md)
+    SET search_path = pg_catalog, pg_temp
+    SET TimeZone = 'UTC'
+    SET DateStyle = 'ISO'
+    SET IntervalStyle = 'postgres'
+    SET extra_float_digits = 1
+    SET bytea_output = 'hex'
+AS $$
+DECLARE
+    rel regclass := bemi._tt_rel_of_type(pg_typeof(row_value)::regtype);
+    key text;
+BEGIN
+    PERFORM bemi._tt_check_table(rel);
+    key := bemi._tt_key_of(rel, to_jsonb(row_value));
+    RETURN QUERY SELECT * FROM bemi.history(rel, key);
+END
+$$;
+COMMENT ON FUNCTION bemi.history(anyelement) IS
+    'The stored changes of the record this row is (found by its key), in commit order, following key changes both ways, each with a diff';
+
+REVOKE EXECUTE ON FUNCTION
+    bemi._tt_versions(jsonb),
+    bemi._tt_name_segments(oid)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    bemi._versions_rows(int8, regclass, timestamptz, timestamptz),
+    bemi._history_rows(int8, regclass, text),
+    bemi._tt_key_of(regclass, jsonb),
+    bemi.versions(anyelement, timestamptz, timestamptz),
+    bemi.history(regclass, text),
+    bemi.history(anyelement)
+    TO PUBLIC;
