@@ -4,6 +4,8 @@
 -- token issued for their table, in the same transaction, to the same outer role.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS bemi;
+-- Capture has started (the worker's slot exists) once this returns.
+SELECT bemi.sync();
 \set VERBOSITY default
 
 CREATE TABLE tt_open (id int PRIMARY KEY, secret text);
@@ -14,7 +16,10 @@ CREATE TABLE tt_parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
 CREATE TABLE tt_parted_1 PARTITION OF tt_parted FOR VALUES FROM (0) TO (100);
 CREATE VIEW tt_view AS SELECT id FROM tt_open;
 CREATE SEQUENCE tt_seq;
+BEGIN;
 INSERT INTO tt_open VALUES (1, 'a'), (2, 'b');
+SELECT pg_current_xact_id() AS open_xid \gset
+COMMIT;
 INSERT INTO tt_rls VALUES (1, 'regress_tt_whole'), (2, 'someone else');
 INSERT INTO tt_forced VALUES (1);
 
@@ -165,6 +170,58 @@ ALTER TABLE tt_forced NO FORCE ROW LEVEL SECURITY;
 SET ROLE regress_tt_owner;
 SELECT tt_invoker_read('tt_forced') AS owner_rows_not_forced;
 RESET ROLE;
+-- The public functions: each asks for the permit as its caller. tt_try runs one and says what
+-- stopped it: the permit's refusal (its message), or something after the permit (the reader,
+-- whose first statement checks the permit, was running), or it answered.
+SELECT bemi.sync();
+SET bemi.time_travel_wait = 100;
+CREATE FUNCTION tt_try(q text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int8;
+    ctx text;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM (%s) s', q) INTO n;
+    RETURN format('answered: %s rows', n);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS ctx = PG_EXCEPTION_CONTEXT;
+    IF SQLSTATE = '42501' THEN
+        RETURN 'refused: ' || SQLERRM;
+    ELSIF ctx ~ 'function bemi\._(as_of_rows|as_of_named|revert_trail)\(' AND ctx !~ '_check_past_permit' THEN
+        RETURN 'permitted';
+    END IF;
+    RETURN 'failed before the permit: ' || SQLSTATE || ' ' || SQLERRM;
+END
+$$;
+CREATE TEMP TABLE tt_calls (n int, label text, call text);
+INSERT INTO tt_calls VALUES
+    (1, 'as_of(tt_open, timestamptz)', $q$SELECT * FROM bemi.as_of(NULL::public.tt_open, '2000-01-01 00:00+00'::timestamptz)$q$),
+    (2, 'as_of(tt_open, pg_lsn)', $q$SELECT * FROM bemi.as_of(NULL::public.tt_open, '0/1'::pg_lsn)$q$),
+    (3, 'as_of_jsonb(tt_open)', $q$SELECT * FROM bemi.as_of_jsonb('public.tt_open', '2000-01-01 00:00+00'::timestamptz)$q$),
+    (4, 'as_of(tt_rls)', $q$SELECT * FROM bemi.as_of(NULL::public.tt_rls, '2000-01-01 00:00+00'::timestamptz)$q$),
+    (5, 'as_of_jsonb(tt_parted)', $q$SELECT * FROM bemi.as_of_jsonb('public.tt_parted', '2000-01-01 00:00+00'::timestamptz)$q$),
+    -- the transaction that inserted into tt_open: a dry run still locks the rows it checks
+    (6, 'revert(tt_open''s insert)', format($q$SELECT * FROM bemi.revert(transaction_ids => ARRAY[%s], dry_run => true)$q$, :'open_xid')),
+    (7, 'restore_tables(tt_open)', $q$SELECT * FROM bemi.restore_tables(ARRAY['public.tt_open'::regclass], '2000-01-01 00:00+00', dry_run => true)$q$),
+    (8, 'restore(tt_open row)', $q$SELECT * FROM bemi.restore((1, NULL)::public.tt_open, '2000-01-01 00:00+00')$q$);
+GRANT SELECT ON tt_calls TO PUBLIC;
+CREATE TEMP TABLE tt_outcomes (role text, n int, outcome text);
+GRANT INSERT ON tt_outcomes TO PUBLIC;
+SET ROLE regress_tt_whole;
+INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls;
+SET ROLE regress_tt_columns;
+INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls;
+SET ROLE regress_tt_none;
+INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls;
+SET ROLE regress_tt_bypass;
+INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls;
+RESET ROLE;
+INSERT INTO tt_outcomes SELECT 'superuser', n, tt_try(call) FROM tt_calls;
+SELECT c.label, o.role, o.outcome FROM tt_outcomes o JOIN tt_calls c USING (n) ORDER BY c.n, o.role;
+DROP TABLE tt_calls, tt_outcomes;
+DROP FUNCTION tt_try(text);
+RESET bemi.time_travel_wait;
+
 -- Granted whole-table SELECT later, regress_tt_columns may read the past.
 GRANT SELECT ON tt_open TO regress_tt_columns;
 SET ROLE regress_tt_columns;

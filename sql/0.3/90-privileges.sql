@@ -27,9 +27,11 @@ REVOKE ALL ON TABLE bemi.watermarks, bemi.table_lineage, bemi.baselines, bemi.ba
 GRANT SELECT ON TABLE bemi.watermarks, bemi.table_lineage, bemi.baselines, bemi.transactions
     TO bemi_reader;
 
--- The permit.
+-- The permit. _past_readable answers for the outer role: for SECURITY DEFINER functions too.
 GRANT EXECUTE ON FUNCTION bemi._past_permit(pg_catalog.regclass) TO PUBLIC;
-REVOKE EXECUTE ON FUNCTION bemi._check_past_permit(pg_catalog.int8, pg_catalog.regclass) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bemi._check_past_permit(pg_catalog.int8, pg_catalog.regclass),
+                           bemi._past_readable(pg_catalog.regclass)
+    FROM PUBLIC;
 
 -- Functions. While the parts of 0.3 are built on separate branches, a function of the contract
 -- that is not there yet is skipped (to_regprocedure NULL); test/time_travel_access lists every
@@ -73,7 +75,14 @@ $$;
 -- execute must check a permit before it reads anything (its body calls
 -- bemi._check_past_permit). Every other one is revoked from PUBLIC here: a SECURITY DEFINER
 -- function of bemi reads the whole trail with the owner's rights. (Trigger and event-trigger
--- functions need no EXECUTE privilege to fire.)
+-- functions need no EXECUTE privilege to fire.) Reviewed exceptions, which a SECURITY INVOKER
+-- wrapper calls before it can know which table to ask a permit for, and which return names,
+-- never rows or values:
+--   bemi._tt_relid_at: which table had a name at an instant (as_of_jsonb(schema, table, ...));
+--   bemi._revert_tables: the tables a revert's selection touches (bemi.revert then asks a permit
+--     for each, and refuses the whole revert if one is not granted).
+-- Both tell a caller that may read none of those tables that such a table existed or changed in
+-- the selection (what the refusal of as_of_jsonb or bemi.revert tells it anyway).
 DO $$
 DECLARE
     f pg_catalog.regprocedure;
@@ -85,6 +94,10 @@ BEGIN
            AND p.prosecdef
            AND pg_catalog.starts_with(p.proname::pg_catalog.text, '_')
            AND pg_catalog.strpos(p.prosrc, 'bemi._check_past_permit(') OPERATOR(pg_catalog.=) 0
+           AND p.oid OPERATOR(pg_catalog.<>) ALL (ARRAY[
+                   coalesce(pg_catalog.to_regprocedure('bemi._tt_relid_at(pg_catalog.name, pg_catalog.name, pg_catalog.timestamptz)')::pg_catalog.oid, 0::pg_catalog.oid),
+                   coalesce(pg_catalog.to_regprocedure('bemi._revert_tables(pg_catalog.int8[], pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz)')::pg_catalog.oid, 0::pg_catalog.oid)
+               ]::pg_catalog.oid[])
     LOOP
         EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;

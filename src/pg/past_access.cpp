@@ -79,35 +79,57 @@ char *relation_display_name(Oid relid) {
     return const_cast<char *>(quote_qualified_identifier(schema, name));
 }
 
-// ERRORs unless the current role (GetUserId) may read relid's past.
-void check_may_read_past(Oid relid) {
+enum class PastAccess { kAllowed, kMissing, kNotTable, kNoSelect, kRowSecurity };
+
+// Whether role may read relid's past: the relation exists and is a table, role has SELECT on the
+// whole table, and row-level security does not apply to role there. RLS_NONE: no row-level
+// security on the table; RLS_NONE_ENV: role bypasses it (superuser, BYPASSRLS, or the owner
+// without FORCE ROW LEVEL SECURITY). With noError, row_security = off does not raise: it would
+// only hide the policies, not lift them.
+PastAccess past_access(Oid relid, Oid role) {
     const char relkind = get_rel_relkind(relid);
     if (relkind == '\0')
+        return PastAccess::kMissing;
+    if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+        return PastAccess::kNotTable;
+    if (pg_class_aclcheck(relid, role, ACL_SELECT) != ACLCHECK_OK)
+        return PastAccess::kNoSelect;
+    if (check_enable_rls(relid, role, true) == RLS_ENABLED)
+        return PastAccess::kRowSecurity;
+    return PastAccess::kAllowed;
+}
+
+// ERRORs unless the current role (GetUserId) may read relid's past.
+void check_may_read_past(Oid relid) {
+    const Oid role = GetUserId();
+    switch (past_access(relid, role)) {
+    case PastAccess::kAllowed:
+        return;
+    case PastAccess::kMissing:
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid),
                         errhint("The table was dropped. bemi.as_of_jsonb(schema, table, instant) reads the past "
                                 "of a table dropped since.")));
-    if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+        break;
+    case PastAccess::kNotTable:
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                         errmsg("\"%s\" is not a table", relation_display_name(relid)),
                         errhint("bemi keeps the past of tables and partitioned tables only.")));
-
-    const Oid role = GetUserId();
-    if (pg_class_aclcheck(relid, role, ACL_SELECT) != ACLCHECK_OK)
+        break;
+    case PastAccess::kNoSelect:
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("permission denied to read the past of table \"%s\"", relation_display_name(relid)),
                         errhint("Reading a table's past needs SELECT on the whole table (privileges on some "
                                 "of its columns are not enough).")));
-
-    // RLS_NONE: no row-level security on the table; RLS_NONE_ENV: the role bypasses it
-    // (superuser, BYPASSRLS, or the owner without FORCE ROW LEVEL SECURITY). With noError,
-    // row_security = off does not raise here: it would only hide the policies, not lift them.
-    if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+        break;
+    case PastAccess::kRowSecurity:
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("cannot read the past of table \"%s\": row-level security applies to role \"%s\"",
                                relation_display_name(relid), GetUserNameFromId(role, false)),
                         errhint("Historic rows cannot be filtered by today's policies, so only a role that "
                                 "bypasses row-level security (a superuser, a BYPASSRLS role, or the table's "
                                 "owner without FORCE ROW LEVEL SECURITY) may read this table's past.")));
+        break;
+    }
 }
 
 int64 new_token() {
@@ -169,4 +191,13 @@ BEMI_FUNCTION(bemi_check_past_permit) {
                             "which check the caller's privileges on the table. A permit from bemi._past_permit "
                             "is valid only for its table, in its transaction, for the role that asked for it.")));
     PG_RETURN_VOID();
+}
+
+// bemi._past_readable(rel regclass) RETURNS bool, STRICT: whether the outer role (the session's
+// role after SET ROLE, which SECURITY DEFINER does not change) may read rel's past, by the same
+// rules as _past_permit; false, not an ERROR, for a relation that is missing or not a table. For
+// SECURITY DEFINER functions that must not even name tables the caller may not read.
+BEMI_FUNCTION(bemi_past_readable) {
+    using namespace bemi_pg;
+    PG_RETURN_BOOL(past_access(PG_GETARG_OID(0), GetOuterUserId()) == PastAccess::kAllowed);
 }
