@@ -29,25 +29,63 @@ AS $$
      WHERE c.oid = rel
 $$;
 
--- The tables (schema, table as recorded) of the changes a revert selects. Names only: reading
--- the changes themselves needs the permit of each table (bemi._revert_trail). Changes of
--- bemi's own tables (lineage entries, exclusions, ...) are never reverted. (Positional
--- parameters: in a SQL function a column named like a parameter would win.)
-CREATE FUNCTION bemi._revert_tables(transaction_ids pg_catalog.int8[], context pg_catalog.jsonb,
-                                    from_time pg_catalog.timestamptz, to_time pg_catalog.timestamptz)
-    RETURNS TABLE(schema pg_catalog.text, "table" pg_catalog.text, captures pg_catalog.int8)
-    LANGUAGE sql STABLE SECURITY DEFINER
+-- The changes a revert selects, each with the relation it belongs to now (docs/time-travel.md,
+-- "Tables and their names over time"): a record belongs to the relation whose names were in
+-- force at its place in the order -- the latest bemi.table_lineage entry carrying the record's
+-- names (for a partition: its root's) placed before it -- and its columns map to that
+-- relation's current names through the entry's attnums. A table without lineage entries (made
+-- before 0.3) is found by its name now, columns compared by name. Changes of bemi's own tables
+-- (lineage entries, exclusions, ...) are never reverted. relid NULL: the table is gone.
+-- (Positional parameters: in a SQL function a column named like a parameter would win.)
+CREATE FUNCTION bemi._revert_selected(transaction_ids pg_catalog.int8[], context pg_catalog.jsonb,
+                                      from_time pg_catalog.timestamptz, to_time pg_catalog.timestamptz)
+    RETURNS TABLE(change_id pg_catalog.int8, capture pg_catalog.uuid, schema pg_catalog.text, "table" pg_catalog.text,
+                  relid pg_catalog.oid, column_map pg_catalog.jsonb)
+    LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT c.schema, c."table", count(DISTINCT c.capture)
+    SELECT c.id, c.capture, coalesce(c.root_schema, c.schema), coalesce(c.root_table, c."table"),
+           CASE WHEN l.relid IS NULL THEN to_regclass(format('%I.%I', coalesce(c.root_schema, c.schema),
+                                                               coalesce(c.root_table, c."table")))::oid
+                WHEN l.event = 'dropped' OR NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = l.relid) THEN NULL
+                ELSE l.relid END,
+           CASE WHEN l.relid IS NOT NULL THEN
+               (SELECT coalesce(jsonb_object_agg(col->>'name', a.attname::text), '{}')
+                  FROM jsonb_array_elements(coalesce(l.columns, '[]')) col
+                  JOIN pg_attribute a ON a.attrelid = l.relid AND a.attnum = (col->>'attnum')::int2 AND NOT a.attisdropped)
+           END
       FROM bemi.changes c
+      LEFT JOIN LATERAL (
+            SELECT e.relid, e.event, e.columns
+              FROM bemi.table_lineage e
+              JOIN bemi.changes pl ON pl.schema = 'bemi' AND pl."table" = 'table_lineage'
+                                  AND pl.primary_key = e.id::text AND pl.operation = 'CREATE'
+             WHERE e.schema = coalesce(c.root_schema, c.schema) AND e."table" = coalesce(c.root_table, c."table")
+               AND (pl.capture, pl.commit_position, pl.seq) < (c.capture, c.commit_position, c.seq)
+             ORDER BY pl.capture DESC, pl.commit_position DESC, pl.seq DESC
+             LIMIT 1) l ON true
      WHERE ($1 IS NULL OR c.transaction_id = ANY ($1))
        AND ($2 IS NULL OR c.context @> $2)
        AND ($3 IS NULL OR c.committed_at >= $3)
        AND ($4 IS NULL OR c.committed_at < $4)
        AND c.schema <> 'bemi'
-     GROUP BY c.schema, c."table"
-     ORDER BY c.schema, c."table"
+$$;
+
+REVOKE EXECUTE ON FUNCTION bemi._revert_selected(pg_catalog.int8[], pg_catalog.jsonb, pg_catalog.timestamptz,
+                                                 pg_catalog.timestamptz) FROM PUBLIC;
+
+-- The tables of the selected changes: names and relation only (reading the changes themselves
+-- needs the permit of each table: bemi._revert_trail).
+CREATE FUNCTION bemi._revert_tables(transaction_ids pg_catalog.int8[], context pg_catalog.jsonb,
+                                    from_time pg_catalog.timestamptz, to_time pg_catalog.timestamptz)
+    RETURNS TABLE(schema pg_catalog.text, "table" pg_catalog.text, relid pg_catalog.oid, captures pg_catalog.int8)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT min(s.schema), min(s."table"), s.relid, count(DISTINCT s.capture)
+      FROM bemi._revert_selected($1, $2, $3, $4) s
+     GROUP BY s.relid, CASE WHEN s.relid IS NULL THEN s.schema || '.' || s."table" END
+     ORDER BY 1, 2
 $$;
 
 -- The selected changes of one table, newest first, with what the inverse needs:
@@ -80,6 +118,8 @@ DECLARE
     at_position int8;
     at_seq int4;
     steps int;
+    sr record;
+    cmap jsonb;
 BEGIN
     PERFORM bemi._check_past_permit(token, rel);
     SELECT n.nspname, k.relname INTO rel_schema, rel_table
@@ -87,15 +127,15 @@ BEGIN
     SELECT array_agg(a.attname::text) INTO current_columns
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
 
-    FOR c IN
-        SELECT * FROM bemi.changes x
-         WHERE x.schema = rel_schema AND x."table" = rel_table
-           AND (_revert_trail.transaction_ids IS NULL OR x.transaction_id = ANY (_revert_trail.transaction_ids))
-           AND (_revert_trail.context IS NULL OR x.context @> _revert_trail.context)
-           AND (from_time IS NULL OR x.committed_at >= from_time)
-           AND (to_time IS NULL OR x.committed_at < to_time)
+    FOR sr IN
+        SELECT x AS ch, sel.column_map
+          FROM bemi._revert_selected(_revert_trail.transaction_ids, _revert_trail.context, from_time, to_time) sel
+          JOIN bemi.changes x ON x.id = sel.change_id
+         WHERE sel.relid = rel
          ORDER BY x.capture DESC, x.commit_position DESC, x.seq DESC
     LOOP
+        c := sr.ch;
+        cmap := sr.column_map;
         id := c.id; capture := c.capture; commit_position := c.commit_position; seq := c.seq;
         transaction_id := c.transaction_id; operation := c.operation; primary_key := c.primary_key;
         previous_primary_key := c.previous_primary_key; after := c.after;
@@ -105,7 +145,9 @@ BEGIN
         IF c.fallback @> '[{"reason": "unstorable"}]' OR c.operation = 'UNKNOWN' THEN
             problem := 'the record could not be stored (marker row): its change is unknown';
         ELSIF c.operation = 'TRUNCATE' THEN
-            IF EXISTS (SELECT FROM bemi.changes y
+            IF c.root_table IS NOT NULL OR (SELECT k.relkind FROM pg_class k WHERE k.oid = rel) = 'p' THEN
+                problem := 'a TRUNCATE of a partitioned table or of a partition is not reverted: bring the table back with bemi.restore_tables';
+            ELSIF EXISTS (SELECT FROM bemi.changes y
                         WHERE y.capture = c.capture AND y.commit_position = c.commit_position
                           AND y.seq < c.seq AND y.schema = c.schema AND y."table" = c."table") THEN
                 problem := 'the table was changed earlier in the TRUNCATE''s own transaction: the rows it removed are not known';
@@ -124,7 +166,8 @@ BEGIN
                 AND (SELECT array_agg(k) FROM jsonb_object_keys(c.after) k) || coalesce(c.unchanged_toast, '{}')
                     <@ (SELECT coalesce(array_agg(k), '{}') FROM jsonb_object_keys(c.before) k))
                OR (c.operation = 'DELETE'
-                   AND current_columns <@ (SELECT coalesce(array_agg(k), '{}') FROM jsonb_object_keys(c.before) k)) THEN
+                   AND current_columns <@ (SELECT coalesce(array_agg(CASE WHEN cmap IS NULL THEN k ELSE cmap->>k END), '{}')
+                                             FROM jsonb_object_keys(c.before) k)) THEN
                 before_image := c.before;
             ELSE
                 -- Walk back through the row's earlier versions in the same capture.
@@ -142,7 +185,9 @@ BEGIN
                         EXIT;
                     END IF;
                     SELECT * INTO p FROM bemi.changes y
-                     WHERE y.capture = c.capture AND y.schema = c.schema AND y."table" = c."table"
+                     WHERE y.capture = c.capture
+                       AND ((y.schema = coalesce(c.root_schema, c.schema) AND y."table" = coalesce(c.root_table, c."table"))
+                            OR (y.root_schema = coalesce(c.root_schema, c.schema) AND y.root_table = coalesce(c.root_table, c."table")))
                        AND (y.primary_key = cur_key OR y.previous_primary_key = cur_key OR y.operation = 'TRUNCATE')
                        AND (y.commit_position < at_position OR (y.commit_position = at_position AND y.seq < at_seq))
                      ORDER BY y.commit_position DESC, y.seq DESC
@@ -178,6 +223,12 @@ BEGIN
                     before_image := img || c.before;
                 END IF;
             END IF;
+        END IF;
+        -- The images in the relation's current column names (a column dropped since is left out).
+        IF cmap IS NOT NULL THEN
+            after := (SELECT coalesce(jsonb_object_agg(cmap->>e.key, e.value), '{}') FROM jsonb_each(after) e WHERE cmap ? e.key);
+            before_image := (SELECT coalesce(jsonb_object_agg(cmap->>e.key, e.value), '{}') FROM jsonb_each(before_image) e WHERE cmap ? e.key);
+            unchanged_toast := ARRAY(SELECT cmap->>u FROM unnest(unchanged_toast) u WHERE cmap ? u);
         END IF;
         RETURN NEXT;
     END LOOP;
@@ -415,7 +466,7 @@ BEGIN
                       DETAIL = 'Transaction ids are reused by another cluster after a restore (bemi.capture_history).',
                       HINT = 'Narrow the selection with from_time / to_time to one capture.';
         END IF;
-        rel := to_regclass(format('%I.%I', t.schema, t."table"));
+        rel := t.relid::regclass;
         IF rel IS NULL THEN
             RAISE EXCEPTION 'bemi.revert: table %.% of the selected changes does not exist', t.schema, t."table"
                 USING ERRCODE = 'undefined_table',

@@ -103,3 +103,10 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Exception (60-revert.sql): bemi.revert, SECURITY INVOKER, must learn which tables the selected
+-- changes touched before it can ask for their permits. bemi._revert_tables returns those
+-- tables' names only (no keys, no values); each table's changes are then read through
+-- bemi._revert_trail, which checks the caller's permit.
+GRANT EXECUTE ON FUNCTION bemi._revert_tables(pg_catalog.int8[], pg_catalog.jsonb, pg_catalog.timestamptz,
+                                              pg_catalog.timestamptz) TO PUBLIC;
