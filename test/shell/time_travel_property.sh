@@ -32,8 +32,8 @@
 #             - bemi.versions(NULL::t, T1, T2) = the versions of the whole run overlapping [T1, T2).
 #             A mismatch prints the instant / position / snapshot and a row-level diff.
 #
-# Environment: BEMI_TT_SEED (default random; printed), BEMI_TT_TX1 (phase 1 transactions, 200),
-# BEMI_TT_SESSIONS (3), BEMI_TT_TX2 (transactions per session in phase 2, 60),
+# Environment: BEMI_TT_SEED (default random; printed), BEMI_TT_TX1 (phase 1 transactions, 150),
+# BEMI_TT_SESSIONS (3), BEMI_TT_TX2 (transactions per session in phase 2, 40),
 # BEMI_TT_ORACLE_ONLY=1 (check only the oracle against the recordings: no bemi time-travel call;
 # for debugging this test), BEMI_TT_CORRUPT=1 (alter one stored change before the checks: the
 # test must then fail), BEMI_TT_BASELINE=created (create the tables and their first rows after
@@ -47,9 +47,9 @@ source "$here/../lib/cluster.sh"
 
 DB=bemi_tt_property
 SEED=${BEMI_TT_SEED:-$(( (RANDOM << 15 | RANDOM) % 1000000 ))}
-TX1=${BEMI_TT_TX1:-200}
+TX1=${BEMI_TT_TX1:-150}
 SESSIONS=${BEMI_TT_SESSIONS:-3}
-TX2=${BEMI_TT_TX2:-60}
+TX2=${BEMI_TT_TX2:-40}
 ORACLE_ONLY=${BEMI_TT_ORACLE_ONLY:-0}
 BASELINE=${BEMI_TT_BASELINE:-backfill}
 SKIP_VERSIONS=${BEMI_TT_SKIP_VERSIONS:-0}
@@ -563,17 +563,28 @@ INSERT INTO tt_ver SELECT 'tt_a', valid_from, valid_to, to_jsonb("row") FROM bem
 INSERT INTO tt_ver SELECT 'tt_b', valid_from, valid_to, to_jsonb("row") FROM bemi.versions(NULL::tt_b);
 SQL
     win=$(q <<'SQL'
-WITH w AS (SELECT (SELECT t FROM tt_rec WHERE session = 1 ORDER BY n OFFSET (count(*) / 3) LIMIT 1) t1,
-                  (SELECT t FROM tt_rec WHERE session = 1 ORDER BY n OFFSET (2 * count(*) / 3) LIMIT 1) t2
-           FROM tt_rec WHERE session = 1),
+WITH c AS (SELECT count(*) AS n FROM tt_rec WHERE session = 1),
+     w AS (SELECT (SELECT t FROM tt_rec WHERE session = 1 ORDER BY n OFFSET (c.n / 3) LIMIT 1) t1,
+                  (SELECT t FROM tt_rec WHERE session = 1 ORDER BY n OFFSET (2 * c.n / 3) LIMIT 1) t2
+           FROM c),
      want AS (SELECT valid_from, valid_to, r FROM tt_ver, w WHERE tab = 'tt_a' AND valid_from < w.t2 AND (valid_to IS NULL OR valid_to > w.t1)),
      got AS (SELECT valid_from, valid_to, to_jsonb("row") r FROM w, bemi.versions(NULL::tt_a, w.t1, w.t2))
 SELECT (SELECT count(*) FROM want) || ' ' ||
        (SELECT count(*) FROM ((SELECT * FROM want EXCEPT ALL SELECT * FROM got) UNION ALL (SELECT * FROM got EXCEPT ALL SELECT * FROM want)) x)
+       || (SELECT coalesce(string_agg(E'\n    ' || what || ' [' || valid_from || ', ' || coalesce(valid_to::text, 'NULL') || ') ' || left(r::text, 120), '' ORDER BY r::text NULLS FIRST, what), '')
+           FROM (SELECT 'window [' || w.t1 || ', ' || w.t2 || ')' what, NULL::timestamptz valid_from, NULL::timestamptz valid_to, NULL::jsonb r FROM w
+                 UNION ALL (SELECT 'only in the whole run:', * FROM want EXCEPT ALL SELECT 'only in the whole run:', * FROM got)
+                 UNION ALL (SELECT 'only in the window call:', * FROM got EXCEPT ALL SELECT 'only in the window call:', * FROM want) LIMIT 21) x)
 SQL
 )
-    [[ ${win#* } == 0 ]] || { echo "FAIL: bemi.versions(NULL::tt_a, t1, t2) differs from the whole run's versions overlapping [t1, t2) in ${win#* } rows"; fail=1; }
-    echo "ok: versions window: ${win% *} versions"
+    read -r nwin ndiff <<<"$(head -n 1 <<<"$win")"
+    if [[ $ndiff != 0 ]]; then
+        echo "FAIL: bemi.versions(NULL::tt_a, t1, t2) differs from the whole run's versions overlapping [t1, t2) in $ndiff rows:"
+        tail -n +2 <<<"$win"
+        fail=1
+    else
+        echo "ok: versions window: $nwin versions"
+    fi
     fi
 fi
 with_bemi=true
