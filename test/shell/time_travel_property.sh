@@ -4,13 +4,16 @@
 #   tables  tt_a: composite key (region int, code text), REPLICA IDENTITY DEFAULT, columns of
 #                 several types (int, numeric, timestamptz, jsonb, nullable text, and `big`, an
 #                 out-of-line TOASTed text that updates often leave unchanged);
-#           tt_b: one text key `sku`, REPLICA IDENTITY FULL, the same columns.
-#   baseline  rows inserted before CREATE EXTENSION, then bemi.backfill() of both tables.
+#           tt_b: one text key `sku`, REPLICA IDENTITY FULL, the same columns;
+#           tt_p: partitioned by LIST (grp), key (grp, id), partitions tt_p_1 (1) and tt_p_23
+#                 (2, 3): key changes move rows between partitions or within one; a TRUNCATE
+#                 is of the whole table or of one partition.
+#   baseline  rows inserted before CREATE EXTENSION, then bemi.backfill() of each table.
 #   phase 1   one session: random transactions of inserts, upserts, updates, key changes,
 #             deletes, delete + re-insert, multi-row statements, occasional TRUNCATE (each
 #             statement in a subtransaction, some of which fail and roll back); after each
 #             commit it records, in a new REPEATABLE READ transaction, clock_timestamp(),
-#             pg_current_snapshot() and the exact contents of both tables (jsonb of the rows,
+#             pg_current_snapshot() and the exact contents of the tables (jsonb of the rows,
 #             ordered by key) into an UNLOGGED side table (never decoded, so never captured).
 #   phase 2   BEMI_TT_SESSIONS concurrent sessions doing the same, each recording after each
 #             of its commits.
@@ -32,8 +35,8 @@
 #             - bemi.versions(NULL::t, T1, T2) = the versions of the whole run overlapping [T1, T2).
 #             A mismatch prints the instant / position / snapshot and a row-level diff.
 #
-# Environment: BEMI_TT_SEED (default random; printed), BEMI_TT_TX1 (phase 1 transactions, 150),
-# BEMI_TT_SESSIONS (3), BEMI_TT_TX2 (transactions per session in phase 2, 40),
+# Environment: BEMI_TT_SEED (default random; printed), BEMI_TT_TX1 (phase 1 transactions, 120),
+# BEMI_TT_SESSIONS (3), BEMI_TT_TX2 (transactions per session in phase 2, 30),
 # BEMI_TT_ORACLE_ONLY=1 (check only the oracle against the recordings: no bemi time-travel call;
 # for debugging this test), BEMI_TT_CORRUPT=1 (alter one stored change before the checks: the
 # test must then fail), BEMI_TT_BASELINE=created (create the tables and their first rows after
@@ -47,9 +50,9 @@ source "$here/../lib/cluster.sh"
 
 DB=bemi_tt_property
 SEED=${BEMI_TT_SEED:-$(( (RANDOM << 15 | RANDOM) % 1000000 ))}
-TX1=${BEMI_TT_TX1:-150}
+TX1=${BEMI_TT_TX1:-120}
 SESSIONS=${BEMI_TT_SESSIONS:-3}
-TX2=${BEMI_TT_TX2:-40}
+TX2=${BEMI_TT_TX2:-30}
 ORACLE_ONLY=${BEMI_TT_ORACLE_ONLY:-0}
 BASELINE=${BEMI_TT_BASELINE:-backfill}
 SKIP_VERSIONS=${BEMI_TT_SKIP_VERSIONS:-0}
@@ -97,6 +100,19 @@ CREATE TABLE tt_b (
     big    text
 );
 ALTER TABLE tt_b REPLICA IDENTITY FULL;
+CREATE TABLE tt_p (
+    grp    int NOT NULL,
+    id     int NOT NULL,
+    qty    int,
+    price  numeric,
+    at     timestamptz,
+    doc    jsonb,
+    note   text,
+    big    text,
+    PRIMARY KEY (grp, id)
+) PARTITION BY LIST (grp);
+CREATE TABLE tt_p_1 PARTITION OF tt_p FOR VALUES IN (1);
+CREATE TABLE tt_p_23 PARTITION OF tt_p FOR VALUES IN (2, 3);
 SQL
 )
 BASE_ROWS_SQL=$(cat <<'SQL'
@@ -105,6 +121,8 @@ INSERT INTO tt_a SELECT r.* FROM generate_series(1, 30) g,
     LATERAL jsonb_populate_record(NULL::tt_a, tt_newkey('tt_a') || tt_vals(true) || jsonb_build_object('_', g)) r ON CONFLICT DO NOTHING;
 INSERT INTO tt_b SELECT r.* FROM generate_series(1, 25) g,
     LATERAL jsonb_populate_record(NULL::tt_b, tt_newkey('tt_b') || tt_vals(true) || jsonb_build_object('_', g)) r ON CONFLICT DO NOTHING;
+INSERT INTO tt_p SELECT r.* FROM generate_series(1, 25) g,
+    LATERAL jsonb_populate_record(NULL::tt_p, tt_newkey('tt_p') || tt_vals(true) || jsonb_build_object('_', g)) r ON CONFLICT DO NOTHING;
 SQL
 )
 if [[ $BASELINE == backfill ]]; then q -c "$TABLES_SQL" >/dev/null || bemi_fail "create the tables"; fi
@@ -119,13 +137,12 @@ CREATE UNLOGGED TABLE tt_rec (
     n       int NOT NULL,
     t       timestamptz NOT NULL,
     snap    pg_snapshot NOT NULL,
-    a       jsonb NOT NULL,
-    b       jsonb NOT NULL
+    contents jsonb NOT NULL     -- {"tt_a": [rows ordered by key], "tt_b": [...], "tt_p": [...]}
 );
 CREATE UNLOGGED TABLE tt_stats (session int, op text, n int);
 
 CREATE FUNCTION tt_keycols(tab text) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE tab WHEN 'tt_a' THEN ARRAY['region', 'code'] ELSE ARRAY['sku'] END $$;
+    SELECT CASE tab WHEN 'tt_a' THEN ARRAY['region', 'code'] WHEN 'tt_p' THEN ARRAY['grp', 'id'] ELSE ARRAY['sku'] END $$;
 
 -- jsonb of a table's rows, ordered by key (what is recorded and compared)
 CREATE FUNCTION tt_contents(tab text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -143,6 +160,7 @@ CREATE FUNCTION tt_newkey(tab text) RETURNS jsonb LANGUAGE sql VOLATILE AS $$
     SELECT CASE tab
         WHEN 'tt_a' THEN jsonb_build_object('region', tt_rint(1, 4),
             'code', (ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'x y', 'q"t', 'back\slash', 'ünï', '', 'g'])[tt_rint(1, 12)])
+        WHEN 'tt_p' THEN jsonb_build_object('grp', tt_rint(1, 3), 'id', tt_rint(1, 25))
         ELSE jsonb_build_object('sku', CASE WHEN random() < 0.9 THEN 's' || tt_rint(1, 36)
                                             ELSE (ARRAY['[1,"a"]', 'null', 'sp ace', '"'])[tt_rint(1, 4)] END)
     END $$;
@@ -246,6 +264,11 @@ BEGIN
         EXECUTE format('DELETE FROM %I WHERE random() < 0.15', tab);
         RETURN 'delete many';
     ELSIF x < trunc_below THEN
+        IF tab = 'tt_p' AND random() < 0.5 THEN
+            tab := (ARRAY['tt_p_1', 'tt_p_23'])[tt_rint(1, 2)];
+            EXECUTE format('TRUNCATE %I', tab);
+            RETURN 'truncate partition';
+        END IF;
         EXECUTE format('TRUNCATE %I', tab);
         RETURN 'truncate';
     ELSE
@@ -256,19 +279,21 @@ END $$;
 
 CREATE PROCEDURE tt_record(sess int, n int) LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO tt_rec(session, n, t, snap, a, b)
-    SELECT sess, n, clock_timestamp(), pg_current_snapshot(), tt_contents('tt_a'), tt_contents('tt_b');
+    INSERT INTO tt_rec(session, n, t, snap, contents)
+    SELECT sess, n, clock_timestamp(), pg_current_snapshot(),
+           jsonb_build_object('tt_a', tt_contents('tt_a'), 'tt_b', tt_contents('tt_b'), 'tt_p', tt_contents('tt_p'));
 END $$;
 
 -- sess: 1 = phase 1 (one session), 10.. = phase 2 sessions
 CREATE PROCEDURE tt_work(sess int, ntx int, seed int) LANGUAGE plpgsql AS $$
-DECLARE op text; nops int; failed int := 0; tab text;
+DECLARE op text; nops int; tab text; x float8;
 BEGIN
     PERFORM setseed(((seed + sess * 7919) % 1000003)::float8 / 1000003);
     FOR n IN 1..ntx LOOP
         nops := tt_rint(1, 5);
         FOR i IN 1..nops LOOP
-            tab := CASE WHEN random() < 0.6 THEN 'tt_a' ELSE 'tt_b' END;
+            x := random();
+            tab := CASE WHEN x < 0.45 THEN 'tt_a' WHEN x < 0.75 THEN 'tt_b' ELSE 'tt_p' END;
             BEGIN
                 op := tt_op(tab, sess >= 10);
                 INSERT INTO tt_stats VALUES (sess, op, 1);
@@ -285,7 +310,7 @@ BEGIN
         SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
         -- TRUNCATE is not MVCC-safe: a snapshot taken while one runs, read after it commits,
         -- sees the table empty. Locking first (LOCK takes no snapshot) waits for it instead.
-        LOCK TABLE tt_a, tt_b IN ACCESS SHARE MODE;
+        LOCK TABLE tt_a, tt_b, tt_p IN ACCESS SHARE MODE;
         CALL tt_record(sess, n);
         COMMIT;
     END LOOP;
@@ -301,14 +326,14 @@ if [[ $BASELINE == created ]]; then
     q -c "$TABLES_SQL" >/dev/null || bemi_fail "create the tables"
     q -c "$BASE_ROWS_SQL" >/dev/null || bemi_fail "first rows"
 elif [[ $ORACLE_ONLY != 1 ]]; then
-    q -c "SELECT bemi.backfill('tt_a'), bemi.backfill('tt_b')" >/dev/null || bemi_fail "bemi.backfill"
+    q -c "SELECT bemi.backfill('tt_a'), bemi.backfill('tt_b'), bemi.backfill('tt_p')" >/dev/null || bemi_fail "bemi.backfill"
 fi
 q -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "CALL tt_record(0, 0)" -c "COMMIT" >/dev/null
 if [[ $BASELINE == backfill ]]; then
-    n0=$(q -c "SELECT count(*) FROM bemi.changes WHERE schema = 'public' AND \"table\" IN ('tt_a', 'tt_b')")
-    [[ $n0 == 0 ]] || bemi_fail "changes of tt_a/tt_b stored before the workload: $n0"
+    n0=$(q -c "SELECT count(*) FROM bemi.changes WHERE schema = 'public' AND coalesce(root_table, \"table\") IN ('tt_a', 'tt_b', 'tt_p')")
+    [[ $n0 == 0 ]] || bemi_fail "changes of the tables stored before the workload: $n0"
 fi
-echo "ok: baseline of $(q -c "SELECT jsonb_array_length(a) || ' + ' || jsonb_array_length(b) FROM tt_rec") rows"
+echo "ok: baseline of $(q -c "SELECT jsonb_array_length(contents -> 'tt_a') || ' + ' || jsonb_array_length(contents -> 'tt_b') || ' + ' || jsonb_array_length(contents -> 'tt_p') FROM tt_rec") rows"
 
 # ------------------------------------------------------------------ phase 1: one session
 start=$SECONDS
@@ -333,12 +358,16 @@ q -c "SELECT op || ': ' || sum(n) FROM tt_stats GROUP BY op ORDER BY op" | tr '\
 q -c "CREATE TABLE tt_tick (id int)" -c "INSERT INTO tt_tick VALUES (1)" >/dev/null
 [[ $(q -c "SELECT bemi.sync()") == t ]] || bemi_fail "bemi.sync() after the workload"
 
-n_toast=$(q -c "SELECT count(*) FROM bemi.changes WHERE \"table\" = 'tt_a' AND unchanged_toast IS NOT NULL")
-n_keych=$(q -c "SELECT count(*) FROM bemi.changes WHERE \"table\" IN ('tt_a', 'tt_b') AND previous_primary_key IS NOT NULL")
-n_trunc=$(q -c "SELECT count(*) FROM bemi.changes WHERE \"table\" IN ('tt_a', 'tt_b') AND operation = 'TRUNCATE'")
-echo "stored: $(q -c "SELECT count(*) FROM bemi.changes WHERE \"table\" IN ('tt_a', 'tt_b')") changes of tt_a/tt_b; $n_toast with unchanged TOAST, $n_keych key changes, $n_trunc truncates"
+OURS="schema = 'public' AND coalesce(root_table, \"table\") IN ('tt_a', 'tt_b', 'tt_p')"
+n_toast=$(q -c "SELECT count(*) FROM bemi.changes WHERE $OURS AND unchanged_toast IS NOT NULL")
+n_keych=$(q -c "SELECT count(*) FROM bemi.changes WHERE $OURS AND previous_primary_key IS NOT NULL")
+n_trunc=$(q -c "SELECT count(*) FROM bemi.changes WHERE $OURS AND operation = 'TRUNCATE'")
+n_moved=$(q -c "SELECT count(*) FROM bemi.changes d JOIN bemi.changes c ON c.capture = d.capture AND c.commit_position = d.commit_position AND c.seq = d.seq + 1
+                WHERE d.root_table = 'tt_p' AND d.operation = 'DELETE' AND c.operation = 'CREATE' AND c.\"table\" <> d.\"table\"")
+echo "stored: $(q -c "SELECT count(*) FROM bemi.changes WHERE $OURS") changes of the tables; $n_toast with unchanged TOAST, $n_keych key changes, $n_trunc truncates, $n_moved rows moved between partitions"
 ((n_toast > 0)) || bemi_fail "the workload stored no UPDATE with an unchanged TOAST value: the test does not cover it"
 ((n_keych > 0)) || bemi_fail "the workload stored no key change: the test does not cover it"
+((n_moved > 0 || TX1 < 100)) || bemi_fail "the workload moved no row between partitions: the test does not cover it"
 
 # BEMI_TT_CORRUPT=1 (a check of this test itself): alter one stored change; the test must fail.
 if [[ ${BEMI_TT_CORRUPT:-0} == 1 ]]; then
@@ -359,24 +388,25 @@ WINDOW w AS (ORDER BY commit_position);
 CREATE UNIQUE INDEX ON tt_tx (ord);
 -- the changes of the tables under test, numbered by transaction
 CREATE UNLOGGED TABLE tt_ch AS
-SELECT t.ord, c.id, c."table", c.seq, c.operation, c.before, c.after, c.unchanged_toast
+SELECT t.ord, c.id, coalesce(c.root_table, c."table") AS "table", c."table" AS leaf, c.seq, c.operation, c.before, c.after, c.unchanged_toast
 FROM bemi.changes c JOIN tt_tx t ON t.capture IS NOT DISTINCT FROM c.capture AND t.commit_position = c.commit_position
-WHERE c.schema = 'public' AND c."table" IN ('tt_a', 'tt_b');
+WHERE c.schema = 'public' AND coalesce(c.root_table, c."table") IN ('tt_a', 'tt_b', 'tt_p');
 CREATE INDEX ON tt_ch (ord, "table");
 
 CREATE FUNCTION tt_key(tab text, img jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_agg(img -> c ORDER BY i) FROM unnest(tt_keycols(tab)) WITH ORDINALITY u(c, i) $$;
 
--- applies the stored changes of tab in transaction number ord to the state table st (k, r)
+-- applies the stored changes of tab in transaction number ord to the state table st (k, r, leaf)
 CREATE FUNCTION tt_apply(tab text, st regclass, tx_ord bigint) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE c record; oldk jsonb; newk jsonb; prev jsonb; nrow jsonb; col text; hit int;
 BEGIN
     FOR c IN SELECT ch.* FROM tt_ch ch WHERE ch.ord = tx_ord AND ch."table" = tab ORDER BY ch.seq LOOP
         IF c.operation = 'TRUNCATE' THEN
-            EXECUTE format('DELETE FROM %s', st);
+            -- the table itself (all rows) or one partition (its rows)
+            EXECUTE format('DELETE FROM %s WHERE $1 = $2 OR leaf = $1', st) USING c.leaf, tab;
         ELSIF c.operation = 'CREATE' THEN
             newk := tt_key(tab, c.after);
-            EXECUTE format('INSERT INTO %s VALUES ($1, $2) ON CONFLICT DO NOTHING', st) USING newk, c.after;
+            EXECUTE format('INSERT INTO %s VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', st) USING newk, c.after, c.leaf;
             GET DIAGNOSTICS hit = ROW_COUNT;
             IF hit = 0 THEN RAISE EXCEPTION 'replay: CREATE of existing key % (change %)', newk, c.id; END IF;
         ELSIF c.operation = 'UPDATE' THEN
@@ -388,7 +418,7 @@ BEGIN
             FOREACH col IN ARRAY coalesce(c.unchanged_toast, '{}') LOOP
                 nrow := nrow || jsonb_build_object(col, prev -> col);
             END LOOP;
-            EXECUTE format('INSERT INTO %s VALUES ($1, $2) ON CONFLICT DO NOTHING', st) USING newk, nrow;
+            EXECUTE format('INSERT INTO %s VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', st) USING newk, nrow, c.leaf;
             GET DIAGNOSTICS hit = ROW_COUNT;
             IF hit = 0 THEN RAISE EXCEPTION 'replay: UPDATE onto existing key % (change %)', newk, c.id; END IF;
         ELSIF c.operation = 'DELETE' THEN
@@ -464,13 +494,15 @@ DECLARE
     base tt_rec; rec record; tx record; got jsonb; want jsonb; recd jsonb; maxord bigint;
     n_snap int := 0; n_t int := 0; n_p int := 0; first_ord bigint;
 BEGIN
-    CREATE TEMP TABLE st_main (k jsonb PRIMARY KEY, r jsonb NOT NULL);
-    CREATE TEMP TABLE st_tmp (k jsonb PRIMARY KEY, r jsonb NOT NULL);
+    CREATE TEMP TABLE st_main (k jsonb PRIMARY KEY, r jsonb NOT NULL, leaf text);
+    CREATE TEMP TABLE st_tmp (k jsonb PRIMARY KEY, r jsonb NOT NULL, leaf text);
     SELECT * INTO base FROM tt_rec WHERE session = 0;
     -- backfill: the replay starts from the rows recorded right after the baseline (no stored
     -- change of the table is visible to that recording); created: from the empty table
     IF NOT from_empty THEN
-        INSERT INTO st_main SELECT tt_key(tab, x), x FROM jsonb_array_elements(CASE tab WHEN 'tt_a' THEN base.a ELSE base.b END) x;
+        INSERT INTO st_main
+        SELECT tt_key(tab, x), x, CASE WHEN tab <> 'tt_p' THEN tab WHEN (x ->> 'grp')::int = 1 THEN 'tt_p_1' ELSE 'tt_p_23' END
+        FROM jsonb_array_elements(base.contents -> tab) x;
     END IF;
 
     -- transactions of this table, and for each recording: the prefix of the table's
@@ -483,7 +515,7 @@ BEGIN
         RAISE EXCEPTION 'a stored transaction of % is visible in the baseline recording', tab;
     END IF;
     CREATE TEMP TABLE rec_at AS
-        SELECT r.id, r.session, r.n, r.t, r.snap, CASE tab WHEN 'tt_a' THEN r.a ELSE r.b END AS contents,
+        SELECT r.id, r.session, r.n, r.t, r.snap, r.contents -> tab AS contents,
                coalesce((SELECT max(ord) FROM tt_tx WHERE runmax <= r.t), 0) AS t_ord,
                coalesce((SELECT min(ord) FROM tx_tab WHERE NOT pg_visible_in_snapshot(transaction_id::text::xid8, r.snap)) - 1,
                         (SELECT max(ord) FROM tt_tx)) AS s_ord
@@ -561,6 +593,7 @@ if [[ $ORACLE_ONLY != 1 ]]; then
     q >/dev/null <<'SQL' || bemi_fail "bemi.versions"
 INSERT INTO tt_ver SELECT 'tt_a', valid_from, valid_to, to_jsonb("row") FROM bemi.versions(NULL::tt_a);
 INSERT INTO tt_ver SELECT 'tt_b', valid_from, valid_to, to_jsonb("row") FROM bemi.versions(NULL::tt_b);
+INSERT INTO tt_ver SELECT 'tt_p', valid_from, valid_to, to_jsonb("row") FROM bemi.versions(NULL::tt_p);
 SQL
     win=$(q <<'SQL'
 WITH c AS (SELECT count(*) AS n FROM tt_rec WHERE session = 1),
@@ -574,7 +607,8 @@ SELECT (SELECT count(*) FROM want) || ' ' ||
        || (SELECT coalesce(string_agg(E'\n    ' || what || ' [' || valid_from || ', ' || coalesce(valid_to::text, 'NULL') || ') ' || left(r::text, 120), '' ORDER BY r::text NULLS FIRST, what), '')
            FROM (SELECT 'window [' || w.t1 || ', ' || w.t2 || ')' what, NULL::timestamptz valid_from, NULL::timestamptz valid_to, NULL::jsonb r FROM w
                  UNION ALL (SELECT 'only in the whole run:', * FROM want EXCEPT ALL SELECT 'only in the whole run:', * FROM got)
-                 UNION ALL (SELECT 'only in the window call:', * FROM got EXCEPT ALL SELECT 'only in the window call:', * FROM want) LIMIT 21) x)
+                 UNION ALL (SELECT 'only in the window call:', * FROM got EXCEPT ALL SELECT 'only in the window call:', * FROM want)
+                 ORDER BY r::text NULLS FIRST, 1 LIMIT 21) x)
 SQL
 )
     read -r nwin ndiff <<<"$(head -n 1 <<<"$win")"
@@ -589,11 +623,20 @@ SQL
 fi
 with_bemi=true
 [[ $ORACLE_ONLY == 1 ]] && with_bemi=false
-for tab in tt_a tt_b; do
-    start=$SECONDS
-    summary=$(q -c "SELECT tt_check('$tab', $with_bemi, $([[ $SKIP_VERSIONS == 1 ]] && echo false || echo true), $([[ $BASELINE == created ]] && echo true || echo false))") || bemi_fail "check of $tab could not run (seed $SEED)"
-    echo "$summary ($((SECONDS - start)) s)"
+# the three tables are checked in parallel sessions
+start=$SECONDS
+for tab in tt_a tt_b tt_p; do
+    q -c "SELECT tt_check('$tab', $with_bemi, $([[ $SKIP_VERSIONS == 1 ]] && echo false || echo true), $([[ $BASELINE == created ]] && echo true || echo false))" \
+        >"$BEMI_TEST_TMPDIR/tt_check_$tab.out" 2>&1 &
+    BG+=($!)
 done
+for i in "${!BG[@]}"; do
+    tab=$(sed -n "$((i + 1))p" <<<$'tt_a\ntt_b\ntt_p')
+    wait "${BG[$i]}" || bemi_fail "check of $tab could not run (seed $SEED): $(cat "$BEMI_TEST_TMPDIR/tt_check_$tab.out")"
+    cat "$BEMI_TEST_TMPDIR/tt_check_$tab.out"
+done
+BG=()
+echo "checks done in $((SECONDS - start)) s"
 nfail=$(q -c "SELECT count(*) FROM tt_fail")
 if ((nfail > 0)); then
     echo "FAIL: $nfail mismatches (BEMI_TT_SEED=$SEED); the first 10:"
