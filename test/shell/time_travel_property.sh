@@ -604,7 +604,7 @@ WITH c AS (SELECT count(*) AS n FROM tt_rec WHERE session = 1),
      got AS (SELECT valid_from, valid_to, to_jsonb("row") r FROM w, bemi.versions(NULL::tt_a, w.t1, w.t2))
 SELECT (SELECT count(*) FROM want) || ' ' ||
        (SELECT count(*) FROM ((SELECT * FROM want EXCEPT ALL SELECT * FROM got) UNION ALL (SELECT * FROM got EXCEPT ALL SELECT * FROM want)) x)
-       || (SELECT coalesce(string_agg(E'\n    ' || what || ' [' || valid_from || ', ' || coalesce(valid_to::text, 'NULL') || ') ' || left(r::text, 120), '' ORDER BY r::text NULLS FIRST, what), '')
+       || (SELECT coalesce(string_agg(E'\n    ' || CASE WHEN r IS NULL THEN what ELSE format('%s [%s, %s) %s', what, valid_from, coalesce(valid_to::text, 'NULL'), left(r::text, 120)) END, '' ORDER BY r::text NULLS FIRST, what), '')
            FROM (SELECT * FROM (SELECT 'window [' || w.t1 || ', ' || w.t2 || ')' what, NULL::timestamptz valid_from, NULL::timestamptz valid_to, NULL::jsonb r FROM w
                  UNION ALL (SELECT 'only in the whole run:', * FROM want EXCEPT ALL SELECT 'only in the whole run:', * FROM got)
                  UNION ALL (SELECT 'only in the window call:', * FROM got EXCEPT ALL SELECT 'only in the window call:', * FROM want)) u
