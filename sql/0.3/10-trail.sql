@@ -21,36 +21,54 @@ COMMENT ON COLUMN bemi.changes.effective_at IS
 -- every row would be decoded and recorded (bemi.changes is captured, REPLICA IDENTITY FULL): N
 -- audit rows more in one transaction. A table rewrite is not decoded (the new heap is a
 -- rewrite relation, which logical decoding skips), so the values go in through ALTER COLUMN
--- TYPE ... USING, which rewrites the table, from an unlogged table (no WAL: not decoded either)
--- computed beforehand. Both helpers are dropped below.
+-- TYPE ... USING, which rewrites the table. The running maximum differs from committed_at only
+-- for transactions whose commit time is earlier than one before them in the order (rare):
+-- those are computed beforehand into an unlogged table (no WAL: not decoded either) and looked
+-- up, only for rows whose committed_at is below the largest of them; every other row takes its
+-- committed_at. (The ALTER TABLE ADD COLUMN above holds bemi.changes locked: the worker stores
+-- nothing meanwhile.) Both helpers are dropped below.
 CREATE UNLOGGED TABLE bemi._effective_at_fill AS
-SELECT coalesce(c.capture, '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid) AS capture,
-       c.commit_position,
-       pg_catalog.max(pg_catalog.max(c.committed_at))
-           OVER (ORDER BY c.capture NULLS FIRST, c.commit_position
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS effective_at
-  FROM bemi.changes c
- GROUP BY c.capture, c.commit_position;
+SELECT r.capture, r.commit_position, r.effective_at
+  FROM (SELECT coalesce(c.capture, '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid) AS capture,
+               c.commit_position,
+               pg_catalog.min(c.committed_at) AS committed_at,
+               pg_catalog.max(pg_catalog.max(c.committed_at))
+                   OVER (ORDER BY c.capture NULLS FIRST, c.commit_position
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS effective_at
+          FROM bemi.changes c
+         GROUP BY c.capture, c.commit_position) r
+ WHERE r.effective_at OPERATOR(pg_catalog.<>) r.committed_at;
 CREATE UNIQUE INDEX ON bemi._effective_at_fill (capture, commit_position);
 
+-- Called for rows that may be such an exception: no SET clause (a function with one saves and
+-- restores settings at every call), so every name in it is qualified instead.
 CREATE FUNCTION bemi._effective_at_fill(capture pg_catalog.uuid, commit_position pg_catalog.int8)
     RETURNS pg_catalog.timestamptz
     LANGUAGE sql STABLE PARALLEL UNSAFE
-    SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT f.effective_at FROM bemi._effective_at_fill f
-     WHERE f.capture = coalesce($1, '00000000-0000-0000-0000-000000000000'::uuid)
-       AND f.commit_position = $2
+     WHERE f.capture OPERATOR(pg_catalog.=) coalesce($1, '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid)
+       AND f.commit_position OPERATOR(pg_catalog.=) $2
 $$;
 
 -- Every row the worker stores (markers included) has effective_at; only rows written by hand,
 -- which belong to no capture, may leave it out (a NOT NULL column would make every hand-written
 -- INSERT name it). Checked by the rewrite.
-ALTER TABLE bemi.changes
-    ALTER COLUMN effective_at TYPE pg_catalog.timestamptz
-        USING bemi._effective_at_fill(capture, commit_position),
-    ADD CONSTRAINT changes_effective_at_check
-        CHECK (effective_at IS NOT NULL OR capture IS NULL);
+DO $$
+DECLARE
+    bound pg_catalog.timestamptz := (SELECT pg_catalog.max(f.effective_at) FROM bemi._effective_at_fill f);
+BEGIN
+    -- No exception (bound NULL): CASE takes committed_at for every row, no lookup at all.
+    EXECUTE pg_catalog.format(
+        'ALTER TABLE bemi.changes
+             ALTER COLUMN effective_at TYPE pg_catalog.timestamptz
+                 USING CASE WHEN committed_at OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz
+                            THEN coalesce(bemi._effective_at_fill(capture, commit_position), committed_at)
+                            ELSE committed_at END,
+             ADD CONSTRAINT changes_effective_at_check
+                 CHECK (effective_at IS NOT NULL OR capture IS NULL)', bound);
+END
+$$;
 
 DROP FUNCTION bemi._effective_at_fill(pg_catalog.uuid, pg_catalog.int8);
 DROP TABLE bemi._effective_at_fill;

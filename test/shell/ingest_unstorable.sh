@@ -76,6 +76,10 @@ done
 [[ $(q "SELECT string_agg(after->>'id', ',' ORDER BY commit_position, seq) FROM bemi.changes
          WHERE \"table\" = 'r' AND (after->>'id')::int >= 10") == 10 ]] ||
     bemi_fail "the transaction before the stalled one is not stored (or the stalled one partly is)"
+# (0.3) The watermark stops at that transaction too, committed with it.
+[[ $(q "SELECT w.last_commit_position = c.commit_position AND w.max_committed_at = c.effective_at
+          FROM bemi.watermarks w JOIN bemi.changes c ON c.capture = w.capture AND c.after->>'id' = '10'") == t ]] ||
+    bemi_fail "bemi.watermarks is not at the last stored transaction before the stall"
 echo "ok: stalled at $stalled, shown in bemi.status with its error; the transaction before it is stored"
 
 # Only a superuser, and only the position shown.
