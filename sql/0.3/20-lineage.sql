@@ -24,6 +24,8 @@ CREATE TABLE bemi.table_lineage (
 -- The latest entry of a relation; the entries in force under a name.
 CREATE INDEX table_lineage_relid_idx ON bemi.table_lineage (relid, id);
 CREATE INDEX table_lineage_name_idx ON bemi.table_lineage (schema, "table", id);
+-- The partitions an entry says are under a table (DETACH PARTITION).
+CREATE INDEX table_lineage_parent_idx ON bemi.table_lineage (parent) WHERE parent IS NOT NULL;
 -- An UPDATE or DELETE by hand is recorded with the whole entry as it was.
 ALTER TABLE bemi.table_lineage REPLICA IDENTITY FULL;
 
@@ -273,6 +275,11 @@ CREATE FUNCTION bemi._lineage_on_ddl_start()
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- A session whose changes are not captured (a restore under bemi.restoring, the worker:
+    -- a replication origin is set up) writes no lineage: its entries would never get a place.
+    IF pg_replication_origin_session_is_setup() THEN
+        RETURN;
+    END IF;
     INSERT INTO bemi.table_lineage (relid, event, detail) VALUES (0, 'created', 'pending');
 END
 $$;
@@ -288,10 +295,15 @@ DECLARE
     pending uuid;
     p record;
     has_rows bool;
-    a oid;
+    a record;
     seen oid[] := '{}';
     broken oid[] := '{}';
 BEGIN
+    -- A session whose changes are not captured (a restore under bemi.restoring, the worker:
+    -- a replication origin is set up) writes no lineage: its entries would never get a place.
+    IF pg_replication_origin_session_is_setup() THEN
+        RETURN;
+    END IF;
     IF tg_tag IN ('CREATE TABLE AS', 'SELECT INTO') THEN
         SELECT l.id INTO pending FROM bemi.table_lineage l
          WHERE l.relid = 0 AND l.detail = 'pending'
@@ -299,10 +311,11 @@ BEGIN
          ORDER BY l.id DESC LIMIT 1;
     END IF;
     FOR r IN
-        SELECT DISTINCT d.objid, d.command_tag, d.classid
+        SELECT DISTINCT d.objid, d.command_tag, d.classid,
+               d.command_tag NOT IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO') AS later
           FROM pg_event_trigger_ddl_commands() d
          WHERE d.classid IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_namespace'::regclass)
-         ORDER BY d.objid
+         ORDER BY later, d.objid  -- creations first: a subcommand may alter the new table
     LOOP
         IF r.classid = 'pg_catalog.pg_namespace'::regclass THEN
             -- ALTER SCHEMA ... RENAME renames every table in it.
@@ -316,8 +329,7 @@ BEGIN
             CONTINUE;
         END IF;
         IF r.command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO') THEN
-            IF bemi._lineage_follows(r.objid)
-               AND NOT EXISTS (SELECT FROM bemi._lineage_latest(r.objid)) THEN
+            IF bemi._lineage_follows(r.objid) THEN
                 PERFORM bemi._lineage_created(r.objid, CASE WHEN r.command_tag <> 'CREATE TABLE' THEN pending END);
                 IF r.command_tag <> 'CREATE TABLE' THEN
                     pending := NULL;
@@ -360,23 +372,28 @@ BEGIN
                 CONTINUE;
             END IF;
             -- A partition attached or detached with rows changes its ancestors' rows, old and new.
+            -- One the lineage has not seen is attached now when its pg_inherits row was written
+            -- by this transaction (age(xmin) <= 0, as in bemi._replica_identity_full_on_ddl).
             IF EXISTS (SELECT FROM bemi._lineage_latest(p.relid) l
-                        WHERE l.parent IS DISTINCT FROM bemi._lineage_parent(p.relid)) THEN
+                        WHERE l.parent IS DISTINCT FROM bemi._lineage_parent(p.relid))
+               OR (NOT EXISTS (SELECT FROM bemi._lineage_latest(p.relid))
+                   AND EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = p.relid
+                                  AND age(i.xmin) <= 0)) THEN
                 EXECUTE format('SELECT EXISTS (SELECT FROM %s)', p.relid::regclass) INTO has_rows;
                 IF has_rows THEN
                     FOR a IN
-                        SELECT x.relid FROM (
-                            SELECT pa.relid FROM pg_partition_ancestors(bemi._lineage_parent(p.relid)) pa
-                            UNION
-                            SELECT pa.relid FROM bemi._lineage_latest(p.relid) l,
-                                   pg_partition_ancestors(l.parent) pa) x
+                        SELECT x.relid, x.how FROM (
+                            SELECT pa.relid, 'detached' AS how FROM bemi._lineage_latest(p.relid) l,
+                                   pg_partition_ancestors(l.parent) pa
+                            UNION ALL
+                            SELECT pa.relid, 'attached' FROM pg_partition_ancestors(bemi._lineage_parent(p.relid)) pa) x
                          WHERE x.relid IS NOT NULL
                     LOOP
-                        CONTINUE WHEN a = ANY (broken);
-                        broken := broken || a;
-                        IF bemi._lineage_follows(a) THEN
-                            PERFORM bemi._lineage_note(a, NULL,
-                                format('partition %s with rows attached or detached', p.relid::regclass));
+                        CONTINUE WHEN a.relid = ANY (broken);
+                        broken := broken || a.relid;
+                        IF bemi._lineage_follows(a.relid) THEN
+                            PERFORM bemi._lineage_note(a.relid, NULL,
+                                format('partition %s with rows %s', p.relid::regclass, a.how));
                         END IF;
                     END LOOP;
                 END IF;
@@ -399,9 +416,17 @@ CREATE FUNCTION bemi._lineage_on_drop()
 AS $$
 DECLARE
     r record;
+    a record;
+    dropped_parent oid;
+    broken oid[] := '{}';
 BEGIN
     IF to_regclass('bemi.table_lineage') IS NULL THEN
         RETURN;  -- DROP EXTENSION bemi
+    END IF;
+    -- A session whose changes are not captured (a restore under bemi.restoring, the worker:
+    -- a replication origin is set up) writes no lineage: its entries would never get a place.
+    IF pg_replication_origin_session_is_setup() THEN
+        RETURN;
     END IF;
     FOR r IN
         SELECT d.objid, d.schema_name, d.object_name
@@ -416,8 +441,35 @@ BEGIN
                   AND EXISTS (SELECT FROM bemi.table_lineage l WHERE l.relid = r.objid);
         INSERT INTO bemi.table_lineage (relid, event, schema, "table", columns, key, parent, detail)
         SELECT r.objid, 'dropped', r.schema_name, r.object_name, l.columns, l.key, l.parent, NULL
-          FROM (SELECT NULL) x LEFT JOIN bemi._lineage_latest(r.objid) l ON true;
+          FROM (SELECT NULL) x LEFT JOIN bemi._lineage_latest(r.objid) l ON true
+        RETURNING parent INTO dropped_parent;
+        -- A partition dropped on its own takes its rows out of its ancestors without decoded
+        -- changes (its rows can no longer be counted: an empty one breaks them too).
+        IF dropped_parent IS NOT NULL AND EXISTS (SELECT FROM pg_class c WHERE c.oid = dropped_parent) THEN
+            FOR a IN SELECT pa.relid FROM pg_partition_ancestors(dropped_parent) pa LOOP
+                CONTINUE WHEN a.relid = ANY (broken);
+                broken := broken || a.relid;
+                IF bemi._lineage_follows(a.relid) THEN
+                    PERFORM bemi._lineage_note(a.relid, NULL,
+                        format('partition %I.%I dropped with its rows', r.schema_name, r.object_name));
+                END IF;
+            END LOOP;
+        END IF;
     END LOOP;
+    -- DROP INDEX of a replica identity index leaves its table without a key (records carry
+    -- none from then on): the tables under REPLICA IDENTITY USING INDEX without one.
+    IF EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d WHERE d.object_type = 'index') THEN
+        FOR r IN
+            SELECT c.oid FROM pg_class c
+             WHERE c.relreplident = 'i' AND c.relkind IN ('r', 'p')
+               AND NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+             ORDER BY c.oid
+        LOOP
+            IF bemi._lineage_follows(r.oid) AND EXISTS (SELECT FROM bemi._lineage_latest(r.oid) l WHERE l.key IS NOT NULL) THEN
+                PERFORM bemi._lineage_note(r.oid);
+            END IF;
+        END LOOP;
+    END IF;
 END
 $$;
 

@@ -161,6 +161,43 @@ AS $$
      LIMIT 1
 $$;
 
+-- One value of the slow path of bemi.backfill, as the plugin writes it when the value needs a
+-- substitute: [value, reason] (reason NULL when exact). untrusted: the output function's text
+-- (untrusted_cast); a trusted cast that raises: the text (cast_failed); json text jsonb
+-- refuses (\u0000, a number beyond numeric): the json text as a string (json_not_jsonb).
+CREATE FUNCTION bemi._backfill_value(v anyelement, untrusted pg_catalog.bool)
+    RETURNS pg_catalog.jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j text;
+BEGIN
+    IF num_nulls(v) = 1 THEN
+        RETURN '[null, null]';
+    END IF;
+    IF untrusted THEN
+        RETURN jsonb_build_array(format('%s', v), 'untrusted_cast');
+    END IF;
+    BEGIN
+        j := to_json(v)::text;
+    EXCEPTION WHEN OTHERS THEN
+        IF bemi._retry_later(SQLSTATE) OR bemi._stalls(SQLSTATE) THEN
+            RAISE;
+        END IF;
+        RETURN jsonb_build_array(format('%s', v), 'cast_failed');
+    END;
+    BEGIN
+        RETURN jsonb_build_array(j::jsonb, NULL);
+    EXCEPTION WHEN OTHERS THEN
+        IF bemi._retry_later(SQLSTATE) OR bemi._stalls(SQLSTATE) THEN
+            RAISE;
+        END IF;
+        RETURN jsonb_build_array(j, 'json_not_jsonb');
+    END;
+END
+$$;
+
 -- bemi.backfill(regclass): a snapshot baseline of a table (docs/time-travel.md, "Baselines").
 --
 -- Reads every row under one snapshot S in one statement, S = pg_current_snapshot() of that
@@ -200,6 +237,11 @@ DECLARE
     snap pg_snapshot;
     n int8;
     odd text;
+    slow_values text[] := '{}';
+    fast_inner text;
+    slow_inner text;
+    copy_sql text;
+    state text;
 BEGIN
     IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
         RAISE EXCEPTION 'permission denied to backfill a baseline of %', rel
@@ -276,6 +318,8 @@ BEGIN
           FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
          ORDER BY a.attnum
     LOOP
+        slow_values := slow_values || format('(%s, %L, bemi._backfill_value(t.%I, %L), true, ''after'')',
+                                             cardinality(slow_values) + 1000000, cols.name, cols.name, cols.untrusted);
         IF cols.untrusted THEN
             any_untrusted := true;
             -- The output function's text (format's %s), never a cast.
@@ -309,6 +353,13 @@ BEGIN
         row_expr := 'pg_catalog.to_jsonb(t)';
         fallback_expr := 'NULL::pg_catalog.jsonb';
     END IF;
+    -- Key columns written in a substitute form are listed first (image primary_key).
+    slow_values := slow_values || ARRAY(
+        SELECT format('(%s, %L, bemi._backfill_value(t.%I, %L), false, ''primary_key'')',
+                      k.i, k.name, k.name, bemi._json_cast_use(a.atttypid) = 2)
+          FROM unnest(key_names) WITH ORDINALITY k(name, i)
+          JOIN pg_attribute a ON a.attrelid = rel AND a.attname = k.name
+         ORDER BY k.i);
     -- The key as the plugin writes it: one column's value as text (a JSON string unquoted),
     -- several as a compact JSON array in index order.
     IF cardinality(key_names) = 1 THEN
@@ -320,23 +371,51 @@ BEGIN
                     || ') OPERATOR(pg_catalog.||) '']''';
     END IF;
 
-    -- One statement: S and the read share its snapshot.
-    EXECUTE format(
-        'WITH s AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot() AS snap),
+    -- One statement: S and the read share its snapshot. The fast path renders rows with
+    -- to_jsonb; if a value needs a substitute form (a trusted cast that raises, json that jsonb
+    -- refuses) it fails, and the slow path renders every value apart (bemi._backfill_value).
+    copy_sql := 'WITH s AS MATERIALIZED (SELECT pg_catalog.pg_current_snapshot() AS snap),
               copied AS (
                 INSERT INTO bemi.baseline_rows (baseline, primary_key, leaf_schema, leaf_table, "row", fallback)
-                SELECT $1, %s, ln.nspname, lc.relname, x.r, x.f
-                  FROM (SELECT t.tableoid AS leaf, %s AS r, %s AS f FROM %s t) x
+                SELECT $1, ' || key_expr || ', ln.nspname, lc.relname, x.r, x.f
+                  FROM (%s) x
                   JOIN pg_catalog.pg_class lc ON lc.oid OPERATOR(pg_catalog.=) x.leaf
                   JOIN pg_catalog.pg_namespace ln ON ln.oid OPERATOR(pg_catalog.=) lc.relnamespace
                 RETURNING 1)
-         SELECT (SELECT s.snap FROM s), (SELECT pg_catalog.count(*) FROM copied)',
-        key_expr, row_expr, fallback_expr, rel)
-      INTO snap, n
-      USING baseline_id;
+         SELECT (SELECT s.snap FROM s), (SELECT pg_catalog.count(*) FROM copied)';
+    fast_inner := format('SELECT t.tableoid AS leaf, %s AS r, %s AS f FROM %s t', row_expr, fallback_expr, rel);
+    slow_inner := format(
+        'SELECT t.tableoid AS leaf, v.r, v.f FROM %s t,
+         LATERAL (SELECT coalesce(pg_catalog.jsonb_object_agg(c.k, c.p OPERATOR(pg_catalog.->) 0)
+                                               FILTER (WHERE c.in_row), ''{}''::pg_catalog.jsonb) AS r,
+                         pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(''image'', c.img, ''column'', c.k,
+                                                                            ''reason'', c.p OPERATOR(pg_catalog.->>) 1)
+                                              ORDER BY c.n)
+                             FILTER (WHERE c.p OPERATOR(pg_catalog.->>) 1 IS NOT NULL) AS f
+                    FROM (VALUES %s) c(n, k, p, in_row, img)) v',
+        rel, array_to_string(slow_values, ', '));
+    BEGIN
+        EXECUTE format(copy_sql, fast_inner) INTO snap, n USING baseline_id;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
+        IF bemi._retry_later(state) OR bemi._stalls(state) THEN
+            RAISE;
+        END IF;
+        EXECUTE format(copy_sql, slow_inner) INTO snap, n USING baseline_id;
+    END;
 
     -- Capture started before S (checked above against an earlier or the same snapshot).
     entry := bemi._lineage_note(rel, 'baseline');
+    -- The partitions under it the lineage has not seen get a first entry (not a break: they are
+    -- as the copy shows them), so that detaching one later is seen.
+    INSERT INTO bemi.table_lineage (relid, event, schema, "table", columns, key, parent, breaks_history, detail)
+    SELECT pt.relid, 'altered', n.nspname, c.relname, bemi._lineage_columns(pt.relid), bemi._lineage_key(pt.relid),
+           bemi._lineage_parent(pt.relid), false, format('first entry: a partition of %s at its baseline', rel)
+      FROM pg_partition_tree(rel) pt
+      JOIN pg_class c ON c.oid = pt.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE pt.relid <> rel::oid AND bemi._lineage_follows(pt.relid)
+       AND NOT EXISTS (SELECT FROM bemi._lineage_latest(pt.relid))
+     ORDER BY pt.level, pt.relid;
     INSERT INTO bemi.baselines (id, relid, schema, "table", snapshot, lineage, row_count)
     VALUES (baseline_id, rel, cls.nspname, cls.relname, snap, entry, n);
     RETURN baseline_id;
@@ -409,6 +488,7 @@ COMMENT ON FUNCTION bemi.backfill_all() IS
 
 REVOKE EXECUTE ON FUNCTION
     bemi._json_cast_use(pg_catalog.oid, pg_catalog.int4),
+    bemi._backfill_value(anyelement, pg_catalog.bool),
     bemi._pattern_matches(pg_catalog.text, pg_catalog.text, pg_catalog.text),
     bemi._exclusion_of(pg_catalog.regclass),
     bemi.backfill(pg_catalog.regclass),
