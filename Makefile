@@ -21,7 +21,7 @@ PG_SRCS   = $(wildcard src/pg/*.cpp)
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 # pg_regress suites: sql/<name>.sql against expected/<name>.out.
-REGRESS = record_format values toast context transactions options filters origins spill partitions session_settings capture extension_schema exclusions actor comments time_travel_store time_travel_lineage time_travel_access time_travel_diff time_travel_revert
+REGRESS = record_format values toast context transactions options filters origins spill partitions session_settings capture extension_schema exclusions actor comments time_travel_store time_travel_lineage time_travel_access time_travel_diff time_travel_revert time_travel time_travel_history
 REGRESS_OPTS = --inputdir=.
 
 PG_CONFIG ?= pg_config

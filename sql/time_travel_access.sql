@@ -146,6 +146,20 @@ SELECT tt_definer_read(:token, 'tt_open');
 COMMIT;
 RESET ROLE;
 
+-- SELECT on a table in a schema the role may not use: refused, as reading the table is.
+CREATE SCHEMA tt_private;
+CREATE TABLE tt_private.t (id int PRIMARY KEY);
+GRANT SELECT ON tt_private.t TO regress_tt_whole;
+SELECT 'tt_private.t'::regclass::oid AS private_oid \gset
+SET ROLE regress_tt_whole;
+SELECT bemi._past_permit(:private_oid);
+RESET ROLE;
+GRANT USAGE ON SCHEMA tt_private TO regress_tt_whole;
+SET ROLE regress_tt_whole;
+SELECT bemi._past_permit(:private_oid) <> 0 AS permitted_with_usage;
+RESET ROLE;
+DROP SCHEMA tt_private CASCADE;
+
 -- Only some columns: refused, even with every column granted one by one.
 SET ROLE regress_tt_columns;
 SELECT count(secret) AS columns_readable_today FROM tt_open;
@@ -170,10 +184,29 @@ ALTER TABLE tt_forced NO FORCE ROW LEVEL SECURITY;
 SET ROLE regress_tt_owner;
 SELECT tt_invoker_read('tt_forced') AS owner_rows_not_forced;
 RESET ROLE;
--- The public functions: each asks for the permit as its caller. tt_try runs one and says what
--- stopped it: the permit's refusal (its message), or something after the permit (the reader,
--- whose first statement checks the permit, was running), or it answered.
+-- History to read: t1 is an instant after the inserts above. Then tt_secret is renamed and its
+-- name reused by a new table (regress_tt_whole may read the new one only, regress_tt_bypass the
+-- old one only), and tt_gone is dropped (its past is for readers of bemi.changes).
+CREATE ROLE regress_tt_reader IN ROLE bemi_reader;
+CREATE TABLE tt_secret (id int PRIMARY KEY, v text);
+CREATE TABLE tt_gone (id int PRIMARY KEY);
+INSERT INTO tt_secret VALUES (1, 'old secret');
+INSERT INTO tt_gone VALUES (1);
 SELECT bemi.sync();
+SELECT clock_timestamp() AS t1 \gset
+ALTER TABLE tt_secret RENAME TO tt_secret_old;
+CREATE TABLE tt_secret (id int PRIMARY KEY, v text);
+INSERT INTO tt_secret VALUES (2, 'new');
+DROP TABLE tt_gone;
+GRANT SELECT ON tt_secret TO regress_tt_whole;
+GRANT SELECT ON tt_secret_old TO regress_tt_bypass;   -- the old name reaches it through the lineage
+SELECT bemi.sync();
+SELECT pg_lsn(commit_position::numeric) AS open_position, primary_key AS open_key
+  FROM bemi.changes WHERE "table" = 'tt_open' ORDER BY id LIMIT 1 \gset
+
+-- The public functions: each asks for the permit as its caller. tt_try runs one and says what
+-- stopped it: the permit's refusal (its message), or something after the permit (a reader,
+-- whose first statement checks the permit, was running), or that it answered.
 SET bemi.time_travel_wait = 100;
 CREATE FUNCTION tt_try(q text) RETURNS text
 LANGUAGE plpgsql AS $$
@@ -187,37 +220,58 @@ EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS ctx = PG_EXCEPTION_CONTEXT;
     IF SQLSTATE = '42501' THEN
         RETURN 'refused: ' || SQLERRM;
-    ELSIF ctx ~ 'function bemi\._(as_of_rows|as_of_named|revert_trail)\(' AND ctx !~ '_check_past_permit' THEN
-        RETURN 'permitted';
+    ELSIF ctx ~ 'function bemi\._(as_of_rows|as_of_named|versions_rows|history_rows|revert_trail)\('
+          AND ctx !~ '_check_past_permit' THEN
+        RETURN 'permitted, then: ' || SQLERRM;
     END IF;
     RETURN 'failed before the permit: ' || SQLSTATE || ' ' || SQLERRM;
 END
 $$;
 CREATE TEMP TABLE tt_calls (n int, label text, call text);
 INSERT INTO tt_calls VALUES
-    (1, 'as_of(tt_open, timestamptz)', $q$SELECT * FROM bemi.as_of(NULL::public.tt_open, '2000-01-01 00:00+00'::timestamptz)$q$),
-    (2, 'as_of(tt_open, pg_lsn)', $q$SELECT * FROM bemi.as_of(NULL::public.tt_open, '0/1'::pg_lsn)$q$),
-    (3, 'as_of_jsonb(tt_open)', $q$SELECT * FROM bemi.as_of_jsonb('public.tt_open', '2000-01-01 00:00+00'::timestamptz)$q$),
-    (4, 'as_of(tt_rls)', $q$SELECT * FROM bemi.as_of(NULL::public.tt_rls, '2000-01-01 00:00+00'::timestamptz)$q$),
-    (5, 'as_of_jsonb(tt_parted)', $q$SELECT * FROM bemi.as_of_jsonb('public.tt_parted', '2000-01-01 00:00+00'::timestamptz)$q$),
+    (1, 'as_of(tt_open, t1)', format($q$SELECT * FROM bemi.as_of(NULL::public.tt_open, %L::timestamptz)$q$, :'t1')),
+    (2, 'as_of(tt_open, its insert)', format($q$SELECT * FROM bemi.as_of(NULL::public.tt_open, %L::pg_lsn)$q$, :'open_position')),
+    (3, 'as_of_jsonb(tt_open, t1)', format($q$SELECT * FROM bemi.as_of_jsonb('public.tt_open', %L::timestamptz)$q$, :'t1')),
+    (4, 'as_of_jsonb(public, tt_open, t1)', format($q$SELECT * FROM bemi.as_of_jsonb('public', 'tt_open', %L::timestamptz)$q$, :'t1')),
+    (5, 'versions(tt_open)', $q$SELECT * FROM bemi.versions(NULL::public.tt_open)$q$),
+    (6, 'history(tt_open, key)', format($q$SELECT * FROM bemi.history('public.tt_open', %L)$q$, :'open_key')),
+    (7, 'history(tt_open row)', $q$SELECT * FROM bemi.history((1, NULL)::public.tt_open)$q$),
+    (8, 'as_of(tt_rls, t1)', format($q$SELECT * FROM bemi.as_of(NULL::public.tt_rls, %L::timestamptz)$q$, :'t1')),
+    (9, 'as_of_jsonb(tt_parted, t1)', format($q$SELECT * FROM bemi.as_of_jsonb('public.tt_parted', %L::timestamptz)$q$, :'t1')),
+    -- the name tt_secret at t1 was the table now called tt_secret_old
+    (10, 'as_of_jsonb(public, tt_secret, t1)', format($q$SELECT * FROM bemi.as_of_jsonb('public', 'tt_secret', %L::timestamptz)$q$, :'t1')),
+    (11, 'versions(new tt_secret)', $q$SELECT * FROM bemi.versions(NULL::public.tt_secret)$q$),
+    (12, 'as_of_jsonb(public, tt_gone, t1)', format($q$SELECT * FROM bemi.as_of_jsonb('public', 'tt_gone', %L::timestamptz)$q$, :'t1')),
     -- the transaction that inserted into tt_open: a dry run still locks the rows it checks
-    (6, 'revert(tt_open''s insert)', format($q$SELECT * FROM bemi.revert(transaction_ids => ARRAY[%s], dry_run => true)$q$, :'open_xid')),
-    (7, 'restore_tables(tt_open)', $q$SELECT * FROM bemi.restore_tables(ARRAY['public.tt_open'::regclass], '2000-01-01 00:00+00', dry_run => true)$q$),
-    (8, 'restore(tt_open row)', $q$SELECT * FROM bemi.restore((1, NULL)::public.tt_open, '2000-01-01 00:00+00')$q$);
+    (13, 'revert(tt_open''s insert)', format($q$SELECT * FROM bemi.revert(transaction_ids => ARRAY[%s], dry_run => true)$q$, :'open_xid')),
+    (14, 'restore_tables(tt_open, t1)', format($q$SELECT * FROM bemi.restore_tables(ARRAY['public.tt_open'::regclass], %L, dry_run => true)$q$, :'t1')),
+    (15, 'restore(tt_open row, t1)', format($q$SELECT * FROM bemi.restore((1, NULL)::public.tt_open, %L)$q$, :'t1')),
+    -- the readers themselves: a made-up token, and a real permit for another table
+    (16, '_as_of_rows(made-up token)', format($q$SELECT * FROM bemi._as_of_rows(42, 'public.tt_open', %L, NULL)$q$, :'t1')),
+    (17, '_history_rows(tt_open permit, tt_secret_old)', $q$SELECT * FROM bemi._history_rows(bemi._past_permit('public.tt_open'), 'public.tt_secret_old', '1')$q$),
+    (18, 'backfill(tt_secret)', $q$SELECT bemi.backfill('public.tt_secret')$q$);
 GRANT SELECT ON tt_calls TO PUBLIC;
 CREATE TEMP TABLE tt_outcomes (role text, n int, outcome text);
 GRANT INSERT ON tt_outcomes TO PUBLIC;
 SET ROLE regress_tt_whole;
-INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls;
+INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls ORDER BY n;
 SET ROLE regress_tt_columns;
-INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls;
+INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls ORDER BY n;
 SET ROLE regress_tt_none;
-INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls;
+INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls ORDER BY n;
 SET ROLE regress_tt_bypass;
-INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls;
+INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls ORDER BY n;
+SET ROLE regress_tt_reader;
+INSERT INTO tt_outcomes SELECT current_user, n, tt_try(call) FROM tt_calls ORDER BY n;
 RESET ROLE;
-INSERT INTO tt_outcomes SELECT 'superuser', n, tt_try(call) FROM tt_calls;
-SELECT c.label, o.role, o.outcome FROM tt_outcomes o JOIN tt_calls c USING (n) ORDER BY c.n, o.role;
+INSERT INTO tt_outcomes SELECT 'superuser', n, tt_try(call) FROM tt_calls ORDER BY n;
+SELECT c.n, c.label, o.role, o.outcome FROM tt_outcomes o JOIN tt_calls c USING (n) ORDER BY c.n, o.role;
+-- What the permitted calls read is the right table's: the rows of tt_open at t1, the old
+-- secret under its name at t1 (for a role that may read tt_secret_old), nothing of it through
+-- the new tt_secret.
+SELECT * FROM bemi.as_of(NULL::tt_open, :'t1'::timestamptz) ORDER BY id;
+SELECT primary_key, "row" FROM bemi.as_of_jsonb('public', 'tt_secret', :'t1'::timestamptz);
+SELECT ("row").id, ("row").v, valid_to IS NULL AS current FROM bemi.versions(NULL::tt_secret) ORDER BY 1;
 DROP TABLE tt_calls, tt_outcomes;
 DROP FUNCTION tt_try(text);
 RESET bemi.time_travel_wait;
@@ -262,6 +316,8 @@ SELECT c.oid::regclass AS relation, c.relkind,
 GRANT bemi_reader TO regress_tt_whole;
 SET ROLE regress_tt_whole;
 SELECT count(*) FROM bemi.baseline_rows;
+-- Nor may it take baselines (they copy every row of a table).
+SELECT bemi.backfill_all();
 SELECT count(*) >= 0 AS reads_lineage FROM bemi.table_lineage;
 SET ROLE regress_tt_none;
 SELECT count(*) FROM bemi.table_lineage;
@@ -270,6 +326,6 @@ RESET ROLE;
 DROP FUNCTION tt_invoker_read(regclass), tt_definer_read(int8, regclass);
 DROP VIEW tt_view;
 DROP SEQUENCE tt_seq;
-DROP TABLE tt_open, tt_other, tt_rls, tt_forced, tt_parted;
-DROP ROLE regress_tt_whole, regress_tt_columns, regress_tt_none, regress_tt_bypass, regress_tt_owner;
+DROP TABLE tt_open, tt_other, tt_rls, tt_forced, tt_parted, tt_secret, tt_secret_old;
+DROP ROLE regress_tt_whole, regress_tt_columns, regress_tt_none, regress_tt_bypass, regress_tt_owner, regress_tt_reader;
 DROP EXTENSION bemi;

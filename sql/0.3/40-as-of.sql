@@ -184,9 +184,11 @@ $$;
 -- live: the relation exists now (its current exclusions apply). Raises every refusal of
 -- "What breaks the chain" and "instant before the history begins". until_ts 'infinity': up to
 -- the last stored change (versions up to now). base_ts: use the baseline in force at base_ts
--- (the first one when base_ts is before every baseline) instead of the latest in the prefix.
+-- (the first one when base_ts is before every baseline) instead of the latest in the prefix;
+-- base_id: that baseline.
 CREATE FUNCTION bemi._tt_context(rel oid, label text, lo uuid, hi uuid, cur jsonb, live boolean,
-                                 until_ts timestamptz, until_pos int8, base_ts timestamptz DEFAULT NULL)
+                                 until_ts timestamptz, until_pos int8, base_ts timestamptz DEFAULT NULL,
+                                 base_id uuid DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -252,6 +254,7 @@ BEGIN
         ON a.id = bl.lineage
      WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
        AND (base_ts IS NULL OR a.effective_at <= base_ts)
+       AND (base_id IS NULL OR bl.id = base_id)
      ORDER BY a.capture DESC, a.commit_position DESC, a.seq DESC LIMIT 1;
     IF b.id IS NULL AND base_ts IS NOT NULL THEN
         SELECT bl.id, bl.snapshot, a.capture, a.commit_position AS acp, a.seq AS aseq, a.effective_at,
@@ -262,6 +265,7 @@ BEGIN
                                              effective_at timestamptz, columns jsonb)
             ON a.id = bl.lineage
          WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
+           AND (base_id IS NULL OR bl.id = base_id)
          ORDER BY a.capture, a.commit_position, a.seq LIMIT 1;
     END IF;
     IF b.id IS NULL THEN
@@ -273,7 +277,9 @@ BEGIN
 
     -- (4) what breaks the chain between the anchor and the end of the prefix
     IF e_cap <> b.capture OR (n_cap IS NOT NULL AND n_cap <> b.capture)
-       OR (until_ts = 'infinity' AND bemi._tt_current_capture() IS DISTINCT FROM b.capture) THEN
+       OR (until_ts = 'infinity' AND (bemi._tt_current_capture() IS DISTINCT FROM b.capture
+                                      OR EXISTS (SELECT FROM bemi.capture_history h
+                                                  WHERE h.capture = b.capture AND h.event = 'capture_stopped'))) THEN
         RAISE EXCEPTION 'bemi: the history of "%" has a capture gap between its baseline (%) and %', label, b.effective_at, what
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Capture restarted in between (a lost replication slot, a restore or an upgrade: see bemi.capture_history): changes may be missing.',
@@ -310,8 +316,11 @@ BEGIN
     SELECT c.schema, c."table", c.committed_at INTO x
       FROM bemi.changes c
      WHERE c.fallback @> '[{"reason": "unstorable"}]'
-       AND c.capture = b.capture
-       AND (c.commit_position, c.seq) > (b.acp, b.aseq) AND (c.commit_position, c.seq) <= (ecp, eseq)
+       AND c.capture = b.capture AND (c.commit_position, c.seq) <= (ecp, eseq)
+       AND ((c.commit_position, c.seq) > (b.acp, b.aseq)
+            -- before the anchor: a transaction the baseline's snapshot does not see
+            OR (b.snapshot IS NOT NULL AND c.transaction_id >= pg_snapshot_xmin(b.snapshot)::text::int8
+                AND NOT pg_visible_in_snapshot(c.transaction_id::text::xid8, b.snapshot)))
        AND (c."table" = '' OR names @> jsonb_build_array(jsonb_build_array(c.schema, c."table"))
             OR names @> jsonb_build_array(jsonb_build_array(c.root_schema, c.root_table)))
      ORDER BY c.commit_position, c.seq LIMIT 1;
@@ -434,7 +443,8 @@ $$;
 -- the root names) in the baseline's capture, after the anchor up to the end of the prefix, plus
 -- those before the anchor whose transaction the baseline's snapshot does not see (a backfill),
 -- or of the anchor's own transaction (CREATE TABLE AS writes rows before its lineage entry).
--- only_key: only the records of that key (as key or previous key).
+-- only_key: only the records of that key (as key or previous key). Unordered: every consumer
+-- orders by (commit_position, seq) itself.
 CREATE FUNCTION bemi._tt_changes(ctx jsonb, only_key text DEFAULT NULL)
     RETURNS TABLE(change_id int8, operation text, primary_key text, previous_primary_key text,
                   own boolean, leaf_schema text, leaf_table text, "row" jsonb, unchanged_toast text[],
@@ -442,6 +452,10 @@ CREATE FUNCTION bemi._tt_changes(ctx jsonb, only_key text DEFAULT NULL)
                   effective_at timestamptz)
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
+    -- large set-based plans: JIT compilation costs more than it saves here; sorts and hashes
+    -- of a chain's changes fit in memory
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
     SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.own, c.schema, c."table",
            CASE WHEN g.ident THEN c.after
@@ -457,12 +471,18 @@ AS $$
       FROM jsonb_to_recordset(ctx->'segs') AS g(schema text, "table" text, fcp int8, fseq int4, tcp int8, tseq int4,
                                                 map jsonb, ident boolean)
      CROSS JOIN LATERAL (
-        SELECT c.*, true AS own FROM bemi.changes c
+        SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.schema, c."table", c.after,
+               c.unchanged_toast, c.fallback, c.commit_position, c.seq, c.committed_at, c.effective_at,
+               c.transaction_id, true AS own
+          FROM bemi.changes c
          WHERE c.schema = g.schema AND c."table" = g."table" AND c.capture = (ctx->>'cap')::uuid
            AND (c.commit_position, c.seq) >= (g.fcp, g.fseq) AND (c.commit_position, c.seq) < (g.tcp, g.tseq)
            AND (c.commit_position, c.seq) <= ((ctx->>'ecp')::int8, (ctx->>'eseq')::int4)
         UNION ALL
-        SELECT c.*, false AS own FROM bemi.changes c
+        SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.schema, c."table", c.after,
+               c.unchanged_toast, c.fallback, c.commit_position, c.seq, c.committed_at, c.effective_at,
+               c.transaction_id, false AS own
+          FROM bemi.changes c
          WHERE c.root_schema = g.schema AND c.root_table = g."table" AND c.capture = (ctx->>'cap')::uuid
            AND (c.commit_position, c.seq) >= (g.fcp, g.fseq) AND (c.commit_position, c.seq) < (g.tcp, g.tseq)
            AND (c.commit_position, c.seq) <= ((ctx->>'ecp')::int8, (ctx->>'eseq')::int4)
@@ -474,7 +494,6 @@ AS $$
        AND c.operation = ANY (ARRAY['CREATE', 'UPDATE', 'DELETE', 'TRUNCATE'])
        AND NOT coalesce(c.fallback @> '[{"reason": "unstorable"}]', false)
        AND (only_key IS NULL OR c.primary_key = only_key OR c.previous_primary_key = only_key)
-     ORDER BY c.commit_position, c.seq
 $$;
 
 -- A baseline row renamed to the current column names (ctx: bmap, bident).
@@ -552,14 +571,17 @@ $$;
 -- The rows of the state the context describes: per key the last event (a version, or a removal:
 -- DELETE, or the old key of a key change), unless a later TRUNCATE removed it (the whole table's,
 -- or its leaf's); the baseline's rows no change touched and no TRUNCATE removed. Set-based: the
--- baseline rows pass through a hash anti-join against the keys the changes touched.
-CREATE FUNCTION bemi._tt_rows(ctx jsonb)
-    RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
-    LANGUAGE sql STABLE
+-- baseline rows pass through a hash anti-join against the keys the changes touched. Kept as the
+-- text of a query with $1 = ctx: the readers run it with RETURN QUERY EXECUTE, so that its rows
+-- (a whole table's) are stored once, in the reader's result, and the plan sees ctx's values.
+CREATE FUNCTION bemi._tt_rows_sql()
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
-AS $$
+AS $body$
+    SELECT $q$
     WITH ch AS MATERIALIZED (
-        SELECT * FROM bemi._tt_changes(ctx)
+        SELECT * FROM bemi._tt_changes($1)
     ), ev AS (
         SELECT ch.primary_key AS key, 'row' AS kind, 1 AS sub, ch.* FROM ch
          WHERE ch.operation = ANY (ARRAY['CREATE', 'UPDATE'])
@@ -578,27 +600,43 @@ AS $$
     )
     SELECT l.key,
            CASE WHEN l.unchanged_toast IS NULL OR cardinality(l.unchanged_toast) = 0 THEN l."row"
-                ELSE bemi._tt_fill_toast(ctx, l.key, l.previous_primary_key, l.commit_position, l.seq,
+                ELSE bemi._tt_fill_toast($1, l.key, l.previous_primary_key, l.commit_position, l.seq,
                                          l."row", l.unchanged_toast) END,
            l.fallback
       FROM last l
      WHERE l.kind = 'row'
-       AND NOT EXISTS (SELECT FROM tr
-                        WHERE (tr.commit_position, tr.seq) > (l.commit_position, l.seq)
-                          AND (tr.own OR (tr.leaf_schema, tr.leaf_table) = (l.leaf_schema, l.leaf_table)))
+       AND CASE WHEN NOT (SELECT EXISTS (SELECT FROM tr)) THEN true  -- once: most chains have no TRUNCATE
+                ELSE NOT EXISTS (SELECT FROM tr
+                                  WHERE (tr.commit_position, tr.seq) > (l.commit_position, l.seq)
+                                    AND (tr.own OR (tr.leaf_schema, tr.leaf_table) = (l.leaf_schema, l.leaf_table))) END
     UNION ALL
     SELECT b.primary_key,
-           CASE WHEN (ctx->>'bident')::boolean THEN b."row"
-                ELSE (SELECT coalesce(jsonb_object_agg(ctx->'bmap'->>e.key, e.value), '{}')
-                        FROM jsonb_each(b."row") e WHERE ctx->'bmap' ? e.key) END,
+           CASE WHEN ($1->>'bident')::boolean THEN b."row"
+                ELSE (SELECT coalesce(jsonb_object_agg($1->'bmap'->>e.key, e.value), '{}')
+                        FROM jsonb_each(b."row") e WHERE $1->'bmap' ? e.key) END,
            CASE WHEN b.fallback IS NOT NULL
-                THEN (SELECT jsonb_agg(f || jsonb_build_object('column', ctx->'bmap'->>(f->>'column')))
+                THEN (SELECT jsonb_agg(f || jsonb_build_object('column', $1->'bmap'->>(f->>'column')))
                         FROM jsonb_array_elements(b.fallback) f
-                       WHERE coalesce(f->>'image', 'after') = 'after' AND ctx->'bmap' ? (f->>'column')) END
+                       WHERE coalesce(f->>'image', 'after') = 'after' AND $1->'bmap' ? (f->>'column')) END
       FROM bemi.baseline_rows b
-     WHERE b.baseline = (ctx->>'baseline')::uuid
+     WHERE b.baseline = ($1->>'baseline')::uuid
        AND NOT EXISTS (SELECT FROM ev WHERE ev.key = b.primary_key)
-       AND NOT EXISTS (SELECT FROM tr WHERE tr.own OR (tr.leaf_schema, tr.leaf_table) = (b.leaf_schema::text, b.leaf_table::text))
+       AND CASE WHEN NOT (SELECT EXISTS (SELECT FROM tr)) THEN true
+                ELSE NOT EXISTS (SELECT FROM tr WHERE tr.own OR (tr.leaf_schema, tr.leaf_table) = (b.leaf_schema::text, b.leaf_table::text)) END
+$q$::text
+$body$;
+
+-- The same as a function (tests, other readers): bemi._tt_rows(ctx).
+CREATE FUNCTION bemi._tt_rows(ctx jsonb)
+    RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    SET work_mem = '64MB'
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE bemi._tt_rows_sql() USING ctx;
+END
 $$;
 
 -- The last `dropped` lineage entry of a relid: a live relation's entries are the ones after it
@@ -649,6 +687,10 @@ CREATE FUNCTION bemi._as_of_rows(token int8, rel regclass, until_ts timestamptz,
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- large set-based plans: JIT compilation costs more than it saves here; sorts and hashes
+    -- of a chain's changes fit in memory
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
 DECLARE
     ctx jsonb;
@@ -660,7 +702,7 @@ BEGIN
         PERFORM bemi._tt_await_position(until_pos);
     END IF;
     ctx := bemi._tt_context_live(rel, until_ts, (until_pos - '0/0'::pg_lsn)::int8);
-    RETURN QUERY SELECT r.primary_key, r."row", r.fallback FROM bemi._tt_rows(ctx) r;
+    RETURN QUERY EXECUTE bemi._tt_rows_sql() USING ctx;
 END
 $$;
 
@@ -718,6 +760,10 @@ CREATE FUNCTION bemi._as_of_named(token int8, schema_name name, table_name name,
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- large set-based plans: JIT compilation costs more than it saves here; sorts and hashes
+    -- of a chain's changes fit in memory
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
 DECLARE
     t record;
@@ -726,16 +772,19 @@ DECLARE
 BEGIN
     PERFORM bemi._tt_await(instant);
     SELECT * INTO t FROM bemi._tt_relid_at(schema_name, table_name, instant);
+    -- The table that had the name: the outer role may read its past, or the caller's permit is
+    -- for it. A dropped one: for readers of bemi.changes (reading bemi.changes is not enough for
+    -- a live table: its baseline rows are not in the trail).
     IF t.live THEN
-        BEGIN
-            PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
-        EXCEPTION WHEN insufficient_privilege THEN
+        IF NOT bemi._past_readable(t.relid::regclass) THEN
             PERFORM bemi._check_past_permit(token, t.relid::regclass);
-        END;
+        END IF;
         PERFORM bemi._tt_check_table(t.relid::regclass);
         cur := bemi._tt_columns_now(t.relid);
     ELSE
-        PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
+        IF NOT bemi._past_readable('bemi.changes'::regclass) THEN
+            PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
+        END IF;
         SELECT coalesce(jsonb_object_agg(c->>'attnum', c->>'name'), '{}') INTO cur
           FROM (SELECT e.columns FROM bemi.table_lineage e
                  WHERE e.relid = t.relid AND (t.lo IS NULL OR e.id > t.lo) AND (t.hi IS NULL OR e.id <= t.hi)
@@ -744,7 +793,7 @@ BEGIN
          CROSS JOIN LATERAL jsonb_array_elements(l.columns) c;
     END IF;
     ctx := bemi._tt_context(t.relid, format('%I.%I', schema_name, table_name), t.lo, t.hi, cur, t.live, instant, NULL);
-    RETURN QUERY SELECT r.primary_key, r."row", r.fallback FROM bemi._tt_rows(ctx) r;
+    RETURN QUERY EXECUTE bemi._tt_rows_sql() USING ctx;
 END
 $$;
 
@@ -772,6 +821,7 @@ CREATE FUNCTION bemi.as_of(rowtype anyelement, instant timestamptz)
     RETURNS SETOF anyelement
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 DECLARE
     rel regclass := bemi._tt_rel_of_type(pg_typeof(rowtype)::regtype);
@@ -790,6 +840,7 @@ CREATE FUNCTION bemi.as_of(rowtype anyelement, commit_position pg_lsn)
     RETURNS SETOF anyelement
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 DECLARE
     rel regclass := bemi._tt_rel_of_type(pg_typeof(rowtype)::regtype);
@@ -804,10 +855,31 @@ $$;
 COMMENT ON FUNCTION bemi.as_of(anyelement, pg_lsn) IS
     'The rows of a table right after the stored transaction that committed at this position (current capture), in its current row type';
 
+-- An untyped literal (bemi.as_of(NULL::t, '2026-12-01 10:00+00')) matches both forms above, which
+-- PostgreSQL cannot choose between: this one takes it as text and reads it as a commit position
+-- when it has the form of one (0/1A2B3C), else as an instant (in the session's TimeZone, as
+-- the literal would be read).
+CREATE FUNCTION bemi.as_of(rowtype anyelement, instant_or_position text)
+    RETURNS SETOF anyelement
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF instant_or_position ~ '^\s*[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}\s*$' THEN
+        RETURN QUERY SELECT * FROM bemi.as_of(rowtype, instant_or_position::pg_lsn);
+    ELSE
+        RETURN QUERY SELECT * FROM bemi.as_of(rowtype, instant_or_position::timestamptz);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION bemi.as_of(anyelement, text) IS
+    'bemi.as_of with an untyped literal: a commit position (0/1A2B3C) or an instant';
+
 CREATE FUNCTION bemi.as_of_jsonb(rel regclass, instant timestamptz)
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 BEGIN
     PERFORM bemi._tt_check_table(rel);
@@ -822,24 +894,34 @@ CREATE FUNCTION bemi.as_of_jsonb(schema_name name, table_name name, instant time
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 DECLARE
     rel regclass;
+    token int8;
 BEGIN
-    -- a reader of the whole trail may read any table's past; anyone else the past of a table
-    -- that exists and that they may read (the one that had the name then)
-    IF has_table_privilege('bemi.changes', 'SELECT') THEN
-        rel := 'bemi.changes'::regclass;
-    ELSE
-        rel := to_regclass(format('%I.%I', schema_name, table_name));
-        IF rel IS NULL THEN
+    -- The past of a table follows the table (docs/time-travel.md, "Reading the past: who may");
+    -- which table had the name at the instant only the reader finds out (the lineage). It accepts
+    -- the outer role's own privileges on that table (bemi._past_readable), or this permit: the
+    -- caller's for the table that has the name now, or, when none has, for bemi.changes (the past
+    -- of a table dropped since is for readers of the whole trail). A refused permit leaves the
+    -- reader to decide.
+    rel := to_regclass(format('%I.%I', schema_name, table_name));
+    IF rel IS NULL THEN
+        IF NOT has_table_privilege('bemi.changes', 'SELECT') THEN
             RAISE EXCEPTION 'bemi: permission denied to read the past of "%.%"', schema_name, table_name
                 USING ERRCODE = 'insufficient_privilege',
                       HINT = 'The past of a table that no longer exists is for readers of bemi.changes (role bemi_reader); for an existing table pass its current name.';
         END IF;
+        rel := 'bemi.changes'::regclass;
     END IF;
+    BEGIN
+        token := bemi._past_permit(rel);
+    EXCEPTION WHEN insufficient_privilege THEN
+        token := NULL;
+    END;
     RETURN QUERY SELECT r.primary_key, r."row", r.fallback
-                   FROM bemi._as_of_named(bemi._past_permit(rel), schema_name, table_name, instant) r;
+                   FROM bemi._as_of_named(token, schema_name, table_name, instant) r;
 END
 $$;
 COMMENT ON FUNCTION bemi.as_of_jsonb(name, name, timestamptz) IS
@@ -854,12 +936,13 @@ REVOKE EXECUTE ON FUNCTION
     bemi._tt_await_position(pg_lsn),
     bemi._tt_current_capture(),
     bemi._tt_columns_now(oid),
-    bemi._tt_context(oid, text, uuid, uuid, jsonb, boolean, timestamptz, int8, timestamptz),
+    bemi._tt_context(oid, text, uuid, uuid, jsonb, boolean, timestamptz, int8, timestamptz, uuid),
     bemi._tt_map(jsonb, jsonb),
     bemi._tt_changes(jsonb, text),
     bemi._tt_baseline_row(jsonb, jsonb),
     bemi._tt_fill_toast(jsonb, text, text, int8, int4, jsonb, text[]),
     bemi._tt_rows(jsonb),
+    bemi._tt_rows_sql(),
     bemi._tt_context_live(regclass, timestamptz, int8),
     bemi._tt_relid_at(name, name, timestamptz),
     bemi._tt_last_drop(oid)
@@ -873,6 +956,7 @@ GRANT EXECUTE ON FUNCTION
     bemi._tt_refuse_fallback(regclass, text, jsonb),
     bemi.as_of(anyelement, timestamptz),
     bemi.as_of(anyelement, pg_lsn),
+    bemi.as_of(anyelement, text),
     bemi.as_of_jsonb(regclass, timestamptz),
     bemi.as_of_jsonb(name, name, timestamptz)
     TO PUBLIC;

@@ -18,6 +18,8 @@ CREATE FUNCTION bemi._tt_versions(ctx jsonb)
                   "row" jsonb, fallback jsonb)
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
     WITH ch AS MATERIALIZED (
         SELECT * FROM bemi._tt_changes(ctx)
@@ -78,7 +80,8 @@ $$;
 
 -- Reader (SECURITY DEFINER): every version of rel's rows valid at some instant in
 -- [from_time, to_time), for the holder of a permit token for rel. The chain starts at the
--- baseline in force at from_time (the first baseline when from_time is before it) and ends at
+-- baseline in force at from_time (the first baseline when from_time is before it; for
+-- -infinity, the earliest baseline whose chain is unbroken up to to_time) and ends at
 -- the last change before to_time (to_time 'infinity': the last stored change, after waiting for
 -- capture under READ COMMITTED).
 CREATE FUNCTION bemi._versions_rows(token int8, rel regclass, from_time timestamptz, to_time timestamptz)
@@ -86,10 +89,13 @@ CREATE FUNCTION bemi._versions_rows(token int8, rel regclass, from_time timestam
                   "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    SET work_mem = '64MB'
 AS $$
 DECLARE
     ctx jsonb;
     until timestamptz;
+    bid uuid;
 BEGIN
     PERFORM bemi._check_past_permit(token, rel);
     IF from_time IS NULL OR to_time IS NULL OR from_time >= to_time OR from_time = 'infinity' OR to_time = '-infinity' THEN
@@ -106,9 +112,29 @@ BEGIN
         until := to_time - interval '1 microsecond';
         PERFORM bemi._tt_await(until);
     END IF;
-    ctx := bemi._tt_context(rel, rel::text,
-                            bemi._tt_last_drop(rel),
-                            NULL, bemi._tt_columns_now(rel), true, until, NULL, from_time);
+    IF from_time = '-infinity' THEN
+        -- every version there is: from the earliest baseline whose chain reaches the end
+        FOR bid IN
+            SELECT bl.id FROM bemi.baselines bl
+              JOIN bemi.table_lineage e ON e.id = bl.lineage
+             CROSS JOIN LATERAL bemi._place(e.id) p
+             WHERE bl.relid = rel AND e.id > coalesce(bemi._tt_last_drop(rel), '00000000-0000-0000-0000-000000000000'::uuid)
+               AND p.capture IS NOT NULL
+             ORDER BY p.capture, p.commit_position, p.seq
+        LOOP
+            BEGIN
+                ctx := bemi._tt_context(rel, rel::text, bemi._tt_last_drop(rel), NULL, bemi._tt_columns_now(rel), true,
+                                        until, NULL, NULL, bid);
+                EXIT;
+            EXCEPTION WHEN object_not_in_prerequisite_state THEN
+                ctx := NULL;  -- its chain breaks before the end: try the next baseline
+            END;
+        END LOOP;
+    END IF;
+    IF ctx IS NULL THEN
+        ctx := bemi._tt_context(rel, rel::text, bemi._tt_last_drop(rel), NULL, bemi._tt_columns_now(rel), true,
+                                until, NULL, from_time);
+    END IF;
     RETURN QUERY
         SELECT v.primary_key, v.valid_from, v.valid_to, v.change_id, v."row", v.fallback
           FROM bemi._tt_versions(ctx) v
@@ -198,6 +224,9 @@ DECLARE
     keys text[] := ARRAY[key];
     more text[];
     segs jsonb;
+    r record;
+    e bemi.history_entry;
+    state jsonb;
 BEGIN
     PERFORM bemi._check_past_permit(token, rel);
     IF key IS NULL THEN
@@ -235,8 +264,10 @@ BEGIN
         keys := keys || more;
     END LOOP;
 
-    RETURN QUERY
-    WITH h AS (
+    -- The record's changes in order; the diff of each against the record's state before it
+    -- (carried from change to change: an UPDATE's "after" lacks unchanged TOAST values, and under
+    -- REPLICA IDENTITY DEFAULT its "before" is empty). A record's history is short: a loop.
+    FOR r IN
         SELECT c.*
           FROM jsonb_to_recordset(segs) AS g(schema text, "table" text, fcap uuid, fcp int8, fseq int4,
                                              tcap uuid, tcp int8, tseq int4)
@@ -252,29 +283,36 @@ BEGIN
                AND (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
                AND (c.capture, c.commit_position, c.seq) < (g.tcap, g.tcp, g.tseq)
          ) c
-    ), o AS (
-        SELECT h.*, lag(CASE WHEN h.operation = ANY (ARRAY['CREATE', 'UPDATE']) THEN h.after END)
-                      OVER (ORDER BY h.capture, h.commit_position, h.seq) AS prev_after
-          FROM h
-    )
-    SELECT o.id, o.primary_key, o.before, o.after, o.context, o.database, o.schema, o."table", o.operation,
-           o.committed_at, o.transaction_id, o.seq, o."position", o.commit_position, o.created_at,
-           o.previous_primary_key, o.unchanged_toast, o.actor, o.fallback, o.capture,
-           o.root_schema, o.root_table, o.effective_at,
-           CASE o.operation
-               WHEN 'CREATE' THEN bemi.diff('{}'::jsonb, o.after)
-               WHEN 'DELETE' THEN bemi.diff(coalesce(o.prev_after, '{}'::jsonb) || o.before, '{}'::jsonb)
-               WHEN 'UPDATE' THEN
-                   CASE WHEN o.prev_after IS NULL AND o.before = '{}'::jsonb THEN NULL
-                        WHEN o.prev_after IS NULL
-                        THEN bemi.diff(o.before, (SELECT coalesce(jsonb_object_agg(a.key, a.value), '{}'::jsonb)
-                                                    FROM jsonb_each(o.after) a WHERE o.before ? a.key))
-                        ELSE bemi.diff(o.prev_after || o.before, o.after)
-                   END - coalesce(o.unchanged_toast, '{}'::text[])
-               ELSE '{}'::jsonb
-           END
-      FROM o
-     ORDER BY o.capture, o.commit_position, o.seq;
+         ORDER BY c.capture, c.commit_position, c.seq
+    LOOP
+        e := ROW(r.id, r.primary_key, r.before, r.after, r.context, r.database, r.schema, r."table", r.operation,
+                 r.committed_at, r.transaction_id, r.seq, r."position", r.commit_position, r.created_at,
+                 r.previous_primary_key, r.unchanged_toast, r.actor, r.fallback, r.capture,
+                 r.root_schema, r.root_table, r.effective_at, NULL)::bemi.history_entry;
+        CASE r.operation
+            WHEN 'CREATE' THEN
+                e.diff := bemi.diff('{}'::jsonb, r.after);
+                state := r.after;
+            WHEN 'UPDATE' THEN
+                IF state IS NULL AND r.before = '{}'::jsonb THEN
+                    e.diff := NULL;  -- nothing known of the values before
+                ELSIF state IS NULL THEN
+                    e.diff := bemi.diff(r.before, (SELECT coalesce(jsonb_object_agg(a.key, a.value), '{}'::jsonb)
+                                                     FROM jsonb_each(r.after) a WHERE r.before ? a.key));
+                ELSE
+                    e.diff := bemi.diff(state || r.before, state || r.after)
+                              - coalesce(r.unchanged_toast, '{}'::text[]);
+                END IF;
+                state := CASE WHEN state IS NULL AND r.unchanged_toast IS NOT NULL THEN NULL
+                              ELSE coalesce(state, '{}'::jsonb) || r.after END;
+            WHEN 'DELETE' THEN
+                e.diff := bemi.diff(coalesce(state, '{}'::jsonb) || r.before, '{}'::jsonb);
+                state := NULL;
+            ELSE
+                e.diff := '{}'::jsonb;
+        END CASE;
+        RETURN NEXT e;
+    END LOOP;
 END
 $$;
 

@@ -79,10 +79,11 @@ char *relation_display_name(Oid relid) {
     return const_cast<char *>(quote_qualified_identifier(schema, name));
 }
 
-enum class PastAccess { kAllowed, kMissing, kNotTable, kNoSelect, kRowSecurity };
+enum class PastAccess { kAllowed, kMissing, kNotTable, kNoSchemaUsage, kNoSelect, kRowSecurity };
 
-// Whether role may read relid's past: the relation exists and is a table, role has SELECT on the
-// whole table, and row-level security does not apply to role there. RLS_NONE: no row-level
+// Whether role may read relid's past: the relation exists and is a table, role may SELECT the
+// whole table today (USAGE on its schema, SELECT on the table, not only on columns), and
+// row-level security does not apply to role there. RLS_NONE: no row-level
 // security on the table; RLS_NONE_ENV: role bypasses it (superuser, BYPASSRLS, or the owner
 // without FORCE ROW LEVEL SECURITY). With noError, row_security = off does not raise: it would
 // only hide the policies, not lift them.
@@ -92,6 +93,8 @@ PastAccess past_access(Oid relid, Oid role) {
         return PastAccess::kMissing;
     if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
         return PastAccess::kNotTable;
+    if (pg_namespace_aclcheck(get_rel_namespace(relid), role, ACL_USAGE) != ACLCHECK_OK)
+        return PastAccess::kNoSchemaUsage;
     if (pg_class_aclcheck(relid, role, ACL_SELECT) != ACLCHECK_OK)
         return PastAccess::kNoSelect;
     if (check_enable_rls(relid, role, true) == RLS_ENABLED)
@@ -99,9 +102,8 @@ PastAccess past_access(Oid relid, Oid role) {
     return PastAccess::kAllowed;
 }
 
-// ERRORs unless the current role (GetUserId) may read relid's past.
-void check_may_read_past(Oid relid) {
-    const Oid role = GetUserId();
+// ERRORs unless role may read relid's past.
+void check_may_read_past(Oid relid, Oid role) {
     switch (past_access(relid, role)) {
     case PastAccess::kAllowed:
         return;
@@ -114,6 +116,12 @@ void check_may_read_past(Oid relid) {
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                         errmsg("\"%s\" is not a table", relation_display_name(relid)),
                         errhint("bemi keeps the past of tables and partitioned tables only.")));
+        break;
+    case PastAccess::kNoSchemaUsage:
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("permission denied to read the past of table \"%s\"", relation_display_name(relid)),
+                        errhint("Reading a table's past needs what reading the table needs: USAGE on its "
+                                "schema and SELECT on the whole table.")));
         break;
     case PastAccess::kNoSelect:
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -152,7 +160,7 @@ BEMI_FUNCTION(bemi_past_permit) {
     using namespace bemi_pg;
     const Oid relid = PG_GETARG_OID(0);
     register_callback_once();
-    check_may_read_past(relid);
+    check_may_read_past(relid, GetUserId());
 
     const int64 token = new_token();
     PastPermit &slot = permits[next_slot];
@@ -173,6 +181,10 @@ BEMI_FUNCTION(bemi_check_past_permit) {
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("the table to read the past of must not be null"),
                         errhint("Pass the table the permit was issued for.")));
     const Oid relid = PG_GETARG_OID(1);
+    // No token: the caller's permit was refused (a wrapper that lets its reader decide passes
+    // NULL then). Say why, for the outer role, as _past_permit would have.
+    if (PG_ARGISNULL(0))
+        check_may_read_past(relid, GetOuterUserId());
     if (!PG_ARGISNULL(0)) {
         const int64 token = PG_GETARG_INT64(0);
         const Oid outer_user = GetOuterUserId();
