@@ -8,15 +8,18 @@
 #           tt_p: partitioned by LIST (grp), key (grp, id), partitions tt_p_1 (1) and tt_p_23
 #                 (2, 3): key changes move rows between partitions or within one; a TRUNCATE
 #                 is of the whole table or of one partition.
-#   baseline  rows inserted before CREATE EXTENSION, then bemi.backfill() of each table.
+#           tt_c: key id, REPLICA IDENTITY DEFAULT, written only in phase 2, whose baseline
+#                 (bemi.backfill) is taken while the phase 2 sessions write it.
+#   baseline  rows inserted before CREATE EXTENSION, then bemi.backfill() of tt_a, tt_b, tt_p.
 #   phase 1   one session: random transactions of inserts, upserts, updates, key changes,
 #             deletes, delete + re-insert, multi-row statements, occasional TRUNCATE (each
 #             statement in a subtransaction, some of which fail and roll back); after each
 #             commit it records, in a new REPEATABLE READ transaction, clock_timestamp(),
 #             pg_current_snapshot() and the exact contents of the tables (jsonb of the rows,
 #             ordered by key) into an UNLOGGED side table (never decoded, so never captured).
-#   phase 2   BEMI_TT_SESSIONS concurrent sessions doing the same, each recording after each
-#             of its commits.
+#   phase 2   BEMI_TT_SESSIONS concurrent sessions doing the same (and writing tt_c), each
+#             recording after each of its commits; meanwhile another session takes tt_c's
+#             baseline (bemi.backfill('tt_c')).
 #   checks    after bemi.sync(), for each table, walking the stored commit order with an
 #             independent replay (written here: after images applied by key in commit order,
 #             unchanged TOAST values taken from the previous version, key changes followed,
@@ -31,6 +34,9 @@
 #               committed_at, not from bemi's effective_at), and so are versions valid at T;
 #             - every stored commit position P of the table: bemi.as_of(NULL::t, P::pg_lsn) =
 #               the replay up to and including that transaction;
+#             (for tt_c: the instants after bemi.backfill('tt_c') returned and the positions
+#             after its transaction; the replay covers tt_c's whole capture, from the rows it
+#             had before CREATE EXTENSION, unwritten until phase 2);
 #             - effective_at, when bemi.changes has it, = the running maximum of committed_at;
 #             - bemi.versions(NULL::t, T1, T2) = the versions of the whole run overlapping [T1, T2).
 #             A mismatch prints the instant / position / snapshot and a row-level diff.
@@ -113,6 +119,15 @@ CREATE TABLE tt_p (
 ) PARTITION BY LIST (grp);
 CREATE TABLE tt_p_1 PARTITION OF tt_p FOR VALUES IN (1);
 CREATE TABLE tt_p_23 PARTITION OF tt_p FOR VALUES IN (2, 3);
+CREATE TABLE tt_c (
+    id     int PRIMARY KEY,
+    qty    int,
+    price  numeric,
+    at     timestamptz,
+    doc    jsonb,
+    note   text,
+    big    text
+);
 SQL
 )
 BASE_ROWS_SQL=$(cat <<'SQL'
@@ -123,6 +138,8 @@ INSERT INTO tt_b SELECT r.* FROM generate_series(1, 25) g,
     LATERAL jsonb_populate_record(NULL::tt_b, tt_newkey('tt_b') || tt_vals(true) || jsonb_build_object('_', g)) r ON CONFLICT DO NOTHING;
 INSERT INTO tt_p SELECT r.* FROM generate_series(1, 25) g,
     LATERAL jsonb_populate_record(NULL::tt_p, tt_newkey('tt_p') || tt_vals(true) || jsonb_build_object('_', g)) r ON CONFLICT DO NOTHING;
+INSERT INTO tt_c SELECT r.* FROM generate_series(1, 20) g,
+    LATERAL jsonb_populate_record(NULL::tt_c, tt_newkey('tt_c') || tt_vals(true) || jsonb_build_object('_', g)) r ON CONFLICT DO NOTHING;
 SQL
 )
 if [[ $BASELINE == backfill ]]; then q -c "$TABLES_SQL" >/dev/null || bemi_fail "create the tables"; fi
@@ -140,9 +157,11 @@ CREATE UNLOGGED TABLE tt_rec (
     contents jsonb NOT NULL     -- {"tt_a": [rows ordered by key], "tt_b": [...], "tt_p": [...]}
 );
 CREATE UNLOGGED TABLE tt_stats (session int, op text, n int);
+CREATE UNLOGGED TABLE tt_bf (xid int8, t timestamptz);   -- tt_c's concurrent backfill
 
 CREATE FUNCTION tt_keycols(tab text) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE tab WHEN 'tt_a' THEN ARRAY['region', 'code'] WHEN 'tt_p' THEN ARRAY['grp', 'id'] ELSE ARRAY['sku'] END $$;
+    SELECT CASE tab WHEN 'tt_a' THEN ARRAY['region', 'code'] WHEN 'tt_p' THEN ARRAY['grp', 'id'] WHEN 'tt_c' THEN ARRAY['id']
+                    ELSE ARRAY['sku'] END $$;
 
 -- jsonb of a table's rows, ordered by key (what is recorded and compared)
 CREATE FUNCTION tt_contents(tab text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -161,6 +180,7 @@ CREATE FUNCTION tt_newkey(tab text) RETURNS jsonb LANGUAGE sql VOLATILE AS $$
         WHEN 'tt_a' THEN jsonb_build_object('region', tt_rint(1, 4),
             'code', (ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'x y', 'q"t', 'back\slash', 'ünï', '', 'g'])[tt_rint(1, 12)])
         WHEN 'tt_p' THEN jsonb_build_object('grp', tt_rint(1, 3), 'id', tt_rint(1, 25))
+        WHEN 'tt_c' THEN jsonb_build_object('id', tt_rint(1, 30))
         ELSE jsonb_build_object('sku', CASE WHEN random() < 0.9 THEN 's' || tt_rint(1, 36)
                                             ELSE (ARRAY['[1,"a"]', 'null', 'sp ace', '"'])[tt_rint(1, 4)] END)
     END $$;
@@ -281,7 +301,8 @@ CREATE PROCEDURE tt_record(sess int, n int) LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO tt_rec(session, n, t, snap, contents)
     SELECT sess, n, clock_timestamp(), pg_current_snapshot(),
-           jsonb_build_object('tt_a', tt_contents('tt_a'), 'tt_b', tt_contents('tt_b'), 'tt_p', tt_contents('tt_p'));
+           jsonb_build_object('tt_a', tt_contents('tt_a'), 'tt_b', tt_contents('tt_b'), 'tt_p', tt_contents('tt_p'),
+                              'tt_c', tt_contents('tt_c'));
 END $$;
 
 -- sess: 1 = phase 1 (one session), 10.. = phase 2 sessions
@@ -293,7 +314,8 @@ BEGIN
         nops := tt_rint(1, 5);
         FOR i IN 1..nops LOOP
             x := random();
-            tab := CASE WHEN x < 0.45 THEN 'tt_a' WHEN x < 0.75 THEN 'tt_b' ELSE 'tt_p' END;
+            tab := CASE WHEN sess >= 10 AND x < 0.3 THEN 'tt_c'
+                        WHEN x < 0.45 THEN 'tt_a' WHEN x < 0.75 THEN 'tt_b' ELSE 'tt_p' END;
             BEGIN
                 op := tt_op(tab, sess >= 10);
                 INSERT INTO tt_stats VALUES (sess, op, 1);
@@ -310,7 +332,7 @@ BEGIN
         SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
         -- TRUNCATE is not MVCC-safe: a snapshot taken while one runs, read after it commits,
         -- sees the table empty. Locking first (LOCK takes no snapshot) waits for it instead.
-        LOCK TABLE tt_a, tt_b, tt_p IN ACCESS SHARE MODE;
+        LOCK TABLE tt_a, tt_b, tt_p, tt_c IN ACCESS SHARE MODE;
         CALL tt_record(sess, n);
         COMMIT;
     END LOOP;
@@ -330,10 +352,10 @@ elif [[ $ORACLE_ONLY != 1 ]]; then
 fi
 q -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "CALL tt_record(0, 0)" -c "COMMIT" >/dev/null
 if [[ $BASELINE == backfill ]]; then
-    n0=$(q -c "SELECT count(*) FROM bemi.changes WHERE schema = 'public' AND coalesce(root_table, \"table\") IN ('tt_a', 'tt_b', 'tt_p')")
+    n0=$(q -c "SELECT count(*) FROM bemi.changes WHERE schema = 'public' AND coalesce(root_table, \"table\") IN ('tt_a', 'tt_b', 'tt_p', 'tt_c')")
     [[ $n0 == 0 ]] || bemi_fail "changes of the tables stored before the workload: $n0"
 fi
-echo "ok: baseline of $(q -c "SELECT jsonb_array_length(contents -> 'tt_a') || ' + ' || jsonb_array_length(contents -> 'tt_b') || ' + ' || jsonb_array_length(contents -> 'tt_p') FROM tt_rec") rows"
+echo "ok: baseline of $(q -c "SELECT jsonb_array_length(contents -> 'tt_a') || ' + ' || jsonb_array_length(contents -> 'tt_b') || ' + ' || jsonb_array_length(contents -> 'tt_p') || ' rows; tt_c ' || jsonb_array_length(contents -> 'tt_c') FROM tt_rec") rows"
 
 # ------------------------------------------------------------------ phase 1: one session
 start=$SECONDS
@@ -347,6 +369,13 @@ for s in $(seq 1 "$SESSIONS"); do
       -c "CALL tt_work($((9 + s)), $TX2, $SEED)" >"$BEMI_TEST_TMPDIR/tt_sess_$s.log" 2>&1 &
     BG+=($!)
 done
+if [[ $ORACLE_ONLY != 1 ]]; then
+    # tt_c's baseline, taken while the sessions write it
+    sleep 0.4
+    q -c "BEGIN" -c "SELECT bemi.backfill('tt_c')" -c "INSERT INTO tt_bf (xid) SELECT txid_current()" -c "COMMIT" \
+      -c "UPDATE tt_bf SET t = clock_timestamp()" >"$BEMI_TEST_TMPDIR/tt_backfill.log" 2>&1 ||
+        bemi_fail "bemi.backfill('tt_c') under concurrent writes: $(cat "$BEMI_TEST_TMPDIR/tt_backfill.log")"
+fi
 for i in "${!BG[@]}"; do
     wait "${BG[$i]}" || bemi_fail "phase 2 session $((i + 1)) failed: $(cat "$BEMI_TEST_TMPDIR/tt_sess_$((i + 1)).log")"
 done
@@ -358,7 +387,7 @@ q -c "SELECT op || ': ' || sum(n) FROM tt_stats GROUP BY op ORDER BY op" | tr '\
 q -c "CREATE TABLE tt_tick (id int)" -c "INSERT INTO tt_tick VALUES (1)" >/dev/null
 [[ $(q -c "SELECT bemi.sync()") == t ]] || bemi_fail "bemi.sync() after the workload"
 
-OURS="schema = 'public' AND coalesce(root_table, \"table\") IN ('tt_a', 'tt_b', 'tt_p')"
+OURS="schema = 'public' AND coalesce(root_table, \"table\") IN ('tt_a', 'tt_b', 'tt_p', 'tt_c')"
 n_toast=$(q -c "SELECT count(*) FROM bemi.changes WHERE $OURS AND unchanged_toast IS NOT NULL")
 n_keych=$(q -c "SELECT count(*) FROM bemi.changes WHERE $OURS AND previous_primary_key IS NOT NULL")
 n_trunc=$(q -c "SELECT count(*) FROM bemi.changes WHERE $OURS AND operation = 'TRUNCATE'")
@@ -390,7 +419,7 @@ CREATE UNIQUE INDEX ON tt_tx (ord);
 CREATE UNLOGGED TABLE tt_ch AS
 SELECT t.ord, c.id, coalesce(c.root_table, c."table") AS "table", c."table" AS leaf, c.seq, c.operation, c.before, c.after, c.unchanged_toast
 FROM bemi.changes c JOIN tt_tx t ON t.capture IS NOT DISTINCT FROM c.capture AND t.commit_position = c.commit_position
-WHERE c.schema = 'public' AND coalesce(c.root_table, c."table") IN ('tt_a', 'tt_b', 'tt_p');
+WHERE c.schema = 'public' AND coalesce(c.root_table, c."table") IN ('tt_a', 'tt_b', 'tt_p', 'tt_c');
 CREATE INDEX ON tt_ch (ord, "table");
 
 CREATE FUNCTION tt_key(tab text, img jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
@@ -489,7 +518,10 @@ CREATE FUNCTION tt_report(tab text, what text, expected jsonb, got jsonb) RETURN
     INSERT INTO tt_fail VALUES (tab, what, tt_diff(tab, expected, got)) $$;
 
 -- Walks the commit order once for tab; with_bemi: also ask bemi.as_of / bemi.versions.
-CREATE FUNCTION tt_check(tab text, with_bemi bool, with_versions bool, from_empty bool) RETURNS text LANGUAGE plpgsql AS $$
+-- bemi is asked only from ask_from (the baseline's transaction, a commit-order number) and
+-- ask_from_t (an instant after it) on
+CREATE FUNCTION tt_check(tab text, with_bemi bool, with_versions bool, from_empty bool,
+                         ask_from bigint, ask_from_t timestamptz) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     base tt_rec; rec record; tx record; got jsonb; want jsonb; recd jsonb; maxord bigint;
     n_snap int := 0; n_t int := 0; n_p int := 0; first_ord bigint;
@@ -529,7 +561,7 @@ BEGIN
     FOR i IN 0..maxord LOOP
         IF i > 0 AND EXISTS (SELECT FROM tx_tab WHERE ord = i) THEN
             PERFORM tt_apply(tab, 'st_main', i);
-            IF with_bemi THEN
+            IF with_bemi AND i >= ask_from THEN
                 SELECT * INTO tx FROM tt_tx WHERE ord = i;
                 want := tt_state(tab, 'st_main');
                 got := tt_asof_p(tab, '0/0'::pg_lsn + tx.commit_position);
@@ -560,7 +592,7 @@ BEGIN
             IF rec.session <= 1 AND want IS DISTINCT FROM rec.contents THEN
                 PERFORM tt_report(tab, format('ORACLE: one session: recorded contents at %s (transaction %s) != replay of the prefix up to it', rec.t, rec.n), rec.contents, want);
             END IF;
-            IF with_bemi THEN
+            IF with_bemi AND rec.t > ask_from_t THEN
                 n_t := n_t + 1;
                 got := tt_asof_t(tab, rec.t);
                 IF got IS DISTINCT FROM want THEN
@@ -582,6 +614,18 @@ SQL
     bemi_fail "the stored changes span several captures: this test orders them by commit_position alone"
 fail=0
 if [[ $ORACLE_ONLY != 1 ]]; then
+    bf=$(q -c "SELECT (SELECT count(*) FROM tt_tx t WHERE t.transaction_id = b.xid) || ' ' ||
+                      (SELECT count(DISTINCT ord) FROM tt_ch c WHERE c.\"table\" = 'tt_c' AND c.ord < (SELECT ord FROM tt_tx WHERE transaction_id = b.xid)) || ' ' ||
+                      (SELECT count(DISTINCT ord) FROM tt_ch c WHERE c.\"table\" = 'tt_c' AND c.ord > (SELECT ord FROM tt_tx WHERE transaction_id = b.xid)) || ' ' ||
+                      (SELECT count(DISTINCT c.ord) FROM tt_ch c JOIN tt_tx t USING (ord), bemi.baselines bl
+                        WHERE c.\"table\" = 'tt_c' AND bl.\"table\" = 'tt_c' AND bl.snapshot IS NOT NULL
+                          AND c.ord < (SELECT ord FROM tt_tx WHERE transaction_id = b.xid)
+                          AND NOT pg_visible_in_snapshot(t.transaction_id::text::xid8, bl.snapshot))
+               FROM tt_bf b")
+    read -r bf_stored bf_before bf_after bf_between <<<"$bf"
+    [[ $bf_stored == 1 ]] || bemi_fail "the transaction of bemi.backfill('tt_c') is not in bemi.changes (its lineage entry)"
+    echo "tt_c's baseline under concurrent writes: $bf_before transactions of tt_c stored before its anchor ($bf_between of them committed after its snapshot), $bf_after after it"
+    ((bf_after > 0)) || bemi_fail "no transaction of tt_c after its baseline: the concurrent backfill was not concurrent"
     # effective_at (if stored) must be the running maximum of committed_at over the commit order
     if [[ $(q -c "SELECT count(*) FROM pg_attribute WHERE attrelid = 'bemi.changes'::regclass AND attname = 'effective_at' AND NOT attisdropped") == 1 ]]; then
         bad=$(q -c "SELECT count(*) FROM bemi.changes c JOIN tt_tx t USING (capture, commit_position) WHERE c.effective_at IS DISTINCT FROM t.runmax")
@@ -594,6 +638,7 @@ if [[ $ORACLE_ONLY != 1 ]]; then
 INSERT INTO tt_ver SELECT 'tt_a', valid_from, valid_to, to_jsonb("row") FROM bemi.versions(NULL::tt_a);
 INSERT INTO tt_ver SELECT 'tt_b', valid_from, valid_to, to_jsonb("row") FROM bemi.versions(NULL::tt_b);
 INSERT INTO tt_ver SELECT 'tt_p', valid_from, valid_to, to_jsonb("row") FROM bemi.versions(NULL::tt_p);
+INSERT INTO tt_ver SELECT 'tt_c', valid_from, valid_to, to_jsonb("row") FROM bemi.versions(NULL::tt_c, (SELECT t FROM tt_bf));
 SQL
     win=$(q <<'SQL'
 WITH c AS (SELECT count(*) AS n FROM tt_rec WHERE session = 1),
@@ -623,15 +668,19 @@ SQL
 fi
 with_bemi=true
 [[ $ORACLE_ONLY == 1 ]] && with_bemi=false
-# the three tables are checked in parallel sessions
+# the tables are checked in parallel sessions
 start=$SECONDS
-for tab in tt_a tt_b tt_p; do
-    q -c "SELECT tt_check('$tab', $with_bemi, $([[ $SKIP_VERSIONS == 1 ]] && echo false || echo true), $([[ $BASELINE == created ]] && echo true || echo false))" \
+for tab in tt_a tt_b tt_p tt_c; do
+    ask="0, '-infinity'"
+    if [[ $tab == tt_c && $ORACLE_ONLY != 1 ]]; then
+        ask="(SELECT t.ord FROM tt_tx t, tt_bf b WHERE t.transaction_id = b.xid), (SELECT t FROM tt_bf)"
+    fi
+    q -c "SELECT tt_check('$tab', $with_bemi, $([[ $SKIP_VERSIONS == 1 ]] && echo false || echo true), $([[ $BASELINE == created ]] && echo true || echo false), $ask)" \
         >"$BEMI_TEST_TMPDIR/tt_check_$tab.out" 2>&1 &
     BG+=($!)
 done
 for i in "${!BG[@]}"; do
-    tab=$(sed -n "$((i + 1))p" <<<$'tt_a\ntt_b\ntt_p')
+    tab=$(sed -n "$((i + 1))p" <<<$'tt_a\ntt_b\ntt_p\ntt_c')
     wait "${BG[$i]}" || bemi_fail "check of $tab could not run (seed $SEED): $(cat "$BEMI_TEST_TMPDIR/tt_check_$tab.out")"
     cat "$BEMI_TEST_TMPDIR/tt_check_$tab.out"
 done
