@@ -370,8 +370,11 @@ for s in $(seq 1 "$SESSIONS"); do
     BG+=($!)
 done
 if [[ $ORACLE_ONLY != 1 ]]; then
-    # tt_c's baseline, taken while the sessions write it
-    sleep 0.4
+    # tt_c's baseline, taken while the sessions write it: once they are a third of the way
+    for _ in $(seq 1 300); do
+        (($(q -c "SELECT count(*) FROM tt_rec WHERE session >= 10") * 3 >= SESSIONS * TX2)) && break
+        sleep 0.05
+    done
     q -c "BEGIN" -c "SELECT bemi.backfill('tt_c')" -c "INSERT INTO tt_bf (xid) SELECT txid_current()" -c "COMMIT" \
       -c "UPDATE tt_bf SET t = clock_timestamp()" >"$BEMI_TEST_TMPDIR/tt_backfill.log" 2>&1 ||
         bemi_fail "bemi.backfill('tt_c') under concurrent writes: $(cat "$BEMI_TEST_TMPDIR/tt_backfill.log")"
