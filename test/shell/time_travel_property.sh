@@ -23,7 +23,8 @@
 #   checks    after bemi.sync(), for each table, walking the stored commit order with an
 #             independent replay (written here: after images applied by key in commit order,
 #             unchanged TOAST values taken from the previous version, key changes followed,
-#             TRUNCATE clears) over the contents recorded right after the baseline:
+#             TRUNCATE empties the table or the partition) over the contents recorded right
+#             after the baseline:
 #             - every recorded snapshot's contents = the replay of exactly the transactions
 #               visible in that snapshot (pg_visible_in_snapshot) (checks the oracle, and that
 #               bemi.changes holds every change exactly once);
