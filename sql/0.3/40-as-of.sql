@@ -444,56 +444,69 @@ $$;
 -- those before the anchor whose transaction the baseline's snapshot does not see (a backfill),
 -- or of the anchor's own transaction (CREATE TABLE AS writes rows before its lineage entry).
 -- only_key: only the records of that key (as key or previous key). Unordered: every consumer
--- orders by (commit_position, seq) itself.
-CREATE FUNCTION bemi._tt_changes(ctx jsonb, only_key text DEFAULT NULL)
-    RETURNS TABLE(change_id int8, operation text, primary_key text, previous_primary_key text,
-                  own boolean, leaf_schema text, leaf_table text, "row" jsonb, unchanged_toast text[],
-                  fallback jsonb, commit_position int8, seq int4, committed_at timestamptz,
-                  effective_at timestamptz)
-    LANGUAGE sql STABLE
+-- orders by (commit_position, seq) itself. Kept as the text of a query ($1 = ctx, $2 = only_key)
+-- that the rows query embeds: the planner sees through it, and nothing is stored in between.
+CREATE FUNCTION bemi._tt_changes_sql()
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
-    -- large set-based plans: JIT compilation costs more than it saves here; sorts and hashes
-    -- of a chain's changes fit in memory
-    SET jit = off
-    SET work_mem = '64MB'
-AS $$
-    SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.own, c.schema, c."table",
+AS $body$
+    SELECT $q$
+    SELECT c.id AS change_id, c.operation, c.primary_key, c.previous_primary_key, c.own,
+           c.schema AS leaf_schema, c."table" AS leaf_table,
            CASE WHEN g.ident THEN c.after
                 ELSE (SELECT coalesce(jsonb_object_agg(g.map->>e.key, e.value), '{}')
-                        FROM jsonb_each(c.after) e WHERE g.map ? e.key) END,
+                        FROM jsonb_each(c.after) e WHERE g.map ? e.key) END AS "row",
            CASE WHEN c.unchanged_toast IS NOT NULL
-                THEN ARRAY(SELECT g.map->>u FROM unnest(c.unchanged_toast) u WHERE g.map ? u) END,
+                THEN ARRAY(SELECT g.map->>u FROM unnest(c.unchanged_toast) u WHERE g.map ? u) END AS unchanged_toast,
            CASE WHEN c.fallback IS NOT NULL
                 THEN (SELECT jsonb_agg(f || jsonb_build_object('column', g.map->>(f->>'column')))
                         FROM jsonb_array_elements(c.fallback) f
-                       WHERE f->>'image' = 'after' AND g.map ? (f->>'column')) END,
+                       WHERE f->>'image' = 'after' AND g.map ? (f->>'column')) END AS fallback,
            c.commit_position, c.seq, c.committed_at, c.effective_at
-      FROM jsonb_to_recordset(ctx->'segs') AS g(schema text, "table" text, fcp int8, fseq int4, tcp int8, tseq int4,
+      FROM jsonb_to_recordset($1->'segs') AS g(schema text, "table" text, fcp int8, fseq int4, tcp int8, tseq int4,
                                                 map jsonb, ident boolean)
      CROSS JOIN LATERAL (
         SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.schema, c."table", c.after,
                c.unchanged_toast, c.fallback, c.commit_position, c.seq, c.committed_at, c.effective_at,
                c.transaction_id, true AS own
           FROM bemi.changes c
-         WHERE c.schema = g.schema AND c."table" = g."table" AND c.capture = (ctx->>'cap')::uuid
+         WHERE c.schema = g.schema AND c."table" = g."table" AND c.capture = ($1->>'cap')::uuid
            AND (c.commit_position, c.seq) >= (g.fcp, g.fseq) AND (c.commit_position, c.seq) < (g.tcp, g.tseq)
-           AND (c.commit_position, c.seq) <= ((ctx->>'ecp')::int8, (ctx->>'eseq')::int4)
+           AND (c.commit_position, c.seq) <= (($1->>'ecp')::int8, ($1->>'eseq')::int4)
         UNION ALL
         SELECT c.id, c.operation, c.primary_key, c.previous_primary_key, c.schema, c."table", c.after,
                c.unchanged_toast, c.fallback, c.commit_position, c.seq, c.committed_at, c.effective_at,
                c.transaction_id, false AS own
           FROM bemi.changes c
-         WHERE c.root_schema = g.schema AND c.root_table = g."table" AND c.capture = (ctx->>'cap')::uuid
+         WHERE c.root_schema = g.schema AND c.root_table = g."table" AND c.capture = ($1->>'cap')::uuid
            AND (c.commit_position, c.seq) >= (g.fcp, g.fseq) AND (c.commit_position, c.seq) < (g.tcp, g.tseq)
-           AND (c.commit_position, c.seq) <= ((ctx->>'ecp')::int8, (ctx->>'eseq')::int4)
+           AND (c.commit_position, c.seq) <= (($1->>'ecp')::int8, ($1->>'eseq')::int4)
      ) c
-     WHERE ((c.commit_position, c.seq) > ((ctx->>'acp')::int8, (ctx->>'aseq')::int4)
-            OR (ctx->>'snapshot' IS NULL AND c.commit_position = (ctx->>'acp')::int8)
-            OR (ctx->>'snapshot' IS NOT NULL AND c.transaction_id >= (ctx->>'xmin')::int8
-                AND NOT pg_visible_in_snapshot(c.transaction_id::text::xid8, (ctx->>'snapshot')::pg_snapshot)))
+     WHERE ((c.commit_position, c.seq) > (($1->>'acp')::int8, ($1->>'aseq')::int4)
+            OR ($1->>'snapshot' IS NULL AND c.commit_position = ($1->>'acp')::int8)
+            OR ($1->>'snapshot' IS NOT NULL AND c.transaction_id >= ($1->>'xmin')::int8
+                AND NOT pg_visible_in_snapshot(c.transaction_id::text::xid8, ($1->>'snapshot')::pg_snapshot)))
        AND c.operation = ANY (ARRAY['CREATE', 'UPDATE', 'DELETE', 'TRUNCATE'])
        AND NOT coalesce(c.fallback @> '[{"reason": "unstorable"}]', false)
-       AND (only_key IS NULL OR c.primary_key = only_key OR c.previous_primary_key = only_key)
+       AND ($2 IS NULL OR c.primary_key = $2 OR c.previous_primary_key = $2)
+$q$::text
+$body$;
+
+-- The same as a function: bemi._tt_changes(ctx, only_key).
+CREATE FUNCTION bemi._tt_changes(ctx jsonb, only_key text DEFAULT NULL)
+    RETURNS TABLE(change_id int8, operation text, primary_key text, previous_primary_key text,
+                  own boolean, leaf_schema text, leaf_table text, "row" jsonb, unchanged_toast text[],
+                  fallback jsonb, commit_position int8, seq int4, committed_at timestamptz,
+                  effective_at timestamptz)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    SET work_mem = '64MB'
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE bemi._tt_changes_sql() USING ctx, only_key;
+END
 $$;
 
 -- A baseline row renamed to the current column names (ctx: bmap, bident).
@@ -576,21 +589,26 @@ $$;
 -- (a whole table's) are stored once, in the reader's result, and the plan sees ctx's values.
 CREATE FUNCTION bemi._tt_rows_sql()
     RETURNS text
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $body$
-    SELECT $q$
+    SELECT replace($q$
     WITH ch AS MATERIALIZED (
-        SELECT * FROM bemi._tt_changes($1)
-    ), ev AS (
-        SELECT ch.primary_key AS key, 'row' AS kind, 1 AS sub, ch.* FROM ch
-         WHERE ch.operation = ANY (ARRAY['CREATE', 'UPDATE'])
+        $$CHANGES$$
+    ), ev AS MATERIALIZED (
+        -- narrow: per key its events; the images stay in ch
+        SELECT ch.primary_key AS key, 1 AS sub, true AS is_row, ch.change_id, ch.commit_position, ch.seq,
+               ch.own, ch.leaf_schema, ch.leaf_table
+          FROM ch WHERE ch.operation = ANY (ARRAY['CREATE', 'UPDATE'])
         UNION ALL
-        SELECT ch.previous_primary_key, 'remove', 0, ch.* FROM ch
-         WHERE ch.operation = 'UPDATE' AND ch.previous_primary_key IS NOT NULL
-           AND ch.previous_primary_key <> ch.primary_key
+        SELECT ch.previous_primary_key, 0, false, ch.change_id, ch.commit_position, ch.seq,
+               ch.own, ch.leaf_schema, ch.leaf_table
+          FROM ch WHERE ch.operation = 'UPDATE' AND ch.previous_primary_key IS NOT NULL
+                    AND ch.previous_primary_key <> ch.primary_key
         UNION ALL
-        SELECT ch.primary_key, 'remove', 1, ch.* FROM ch WHERE ch.operation = 'DELETE'
+        SELECT ch.primary_key, 1, false, ch.change_id, ch.commit_position, ch.seq,
+               ch.own, ch.leaf_schema, ch.leaf_table
+          FROM ch WHERE ch.operation = 'DELETE'
     ), tr AS (
         SELECT ch.own, ch.leaf_schema, ch.leaf_table, ch.commit_position, ch.seq FROM ch
          WHERE ch.operation = 'TRUNCATE'
@@ -599,12 +617,13 @@ AS $body$
          ORDER BY ev.key, ev.commit_position DESC, ev.seq DESC, ev.sub DESC
     )
     SELECT l.key,
-           CASE WHEN l.unchanged_toast IS NULL OR cardinality(l.unchanged_toast) = 0 THEN l."row"
-                ELSE bemi._tt_fill_toast($1, l.key, l.previous_primary_key, l.commit_position, l.seq,
-                                         l."row", l.unchanged_toast) END,
-           l.fallback
+           CASE WHEN c.unchanged_toast IS NULL OR cardinality(c.unchanged_toast) = 0 THEN c."row"
+                ELSE bemi._tt_fill_toast($1, l.key, c.previous_primary_key, l.commit_position, l.seq,
+                                         c."row", c.unchanged_toast) END,
+           c.fallback
       FROM last l
-     WHERE l.kind = 'row'
+      JOIN ch c ON c.change_id = l.change_id
+     WHERE l.is_row
        AND CASE WHEN NOT (SELECT EXISTS (SELECT FROM tr)) THEN true  -- once: most chains have no TRUNCATE
                 ELSE NOT EXISTS (SELECT FROM tr
                                   WHERE (tr.commit_position, tr.seq) > (l.commit_position, l.seq)
@@ -623,7 +642,7 @@ AS $body$
        AND NOT EXISTS (SELECT FROM ev WHERE ev.key = b.primary_key)
        AND CASE WHEN NOT (SELECT EXISTS (SELECT FROM tr)) THEN true
                 ELSE NOT EXISTS (SELECT FROM tr WHERE tr.own OR (tr.leaf_schema, tr.leaf_table) = (b.leaf_schema::text, b.leaf_table::text)) END
-$q$::text
+$q$, '$$CHANGES$$', replace(bemi._tt_changes_sql(), '$2', 'NULL::text'))
 $body$;
 
 -- The same as a function (tests, other readers): bemi._tt_rows(ctx).
@@ -943,6 +962,7 @@ REVOKE EXECUTE ON FUNCTION
     bemi._tt_fill_toast(jsonb, text, text, int8, int4, jsonb, text[]),
     bemi._tt_rows(jsonb),
     bemi._tt_rows_sql(),
+    bemi._tt_changes_sql(),
     bemi._tt_context_live(regclass, timestamptz, int8),
     bemi._tt_relid_at(name, name, timestamptz),
     bemi._tt_last_drop(oid)

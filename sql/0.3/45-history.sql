@@ -163,42 +163,6 @@ $$;
 COMMENT ON FUNCTION bemi.versions(anyelement, timestamptz, timestamptz) IS
     'Every version of the table''s rows valid at some instant in [from_time, to_time) (SQL:2011 FROM..TO), with valid_from / valid_to (NULL: still valid at the end), in the current row type';
 
--- The names a relation's records carry, place range by place range, over every capture: each
--- stored lineage entry of its incarnation (after its last drop) from its place to the next
--- one's, the first from the start; without any entry, its current names throughout.
-CREATE FUNCTION bemi._tt_name_segments(rel oid)
-    RETURNS TABLE(schema text, "table" text, fcap uuid, fcp int8, fseq int4, tcap uuid, tcp int8, tseq int4)
-    LANGUAGE sql STABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH ents AS (
-        SELECT e.schema::text AS schema, e."table"::text AS "table", p.capture, p.commit_position, p.seq
-          FROM bemi.table_lineage e
-         CROSS JOIN LATERAL bemi._place(e.id) p
-         WHERE e.relid = rel AND p.capture IS NOT NULL
-           AND e.id > coalesce(bemi._tt_last_drop(rel),
-                               '00000000-0000-0000-0000-000000000000'::uuid)
-    ), seg AS (
-        SELECT ents.*, row_number() OVER w AS n,
-               lead(ents.capture) OVER w AS ncap, lead(ents.commit_position) OVER w AS ncp, lead(ents.seq) OVER w AS nseq
-          FROM ents
-        WINDOW w AS (ORDER BY ents.capture, ents.commit_position, ents.seq)
-    )
-    SELECT s.schema, s."table",
-           CASE WHEN s.n = 1 THEN '00000000-0000-0000-0000-000000000000'::uuid ELSE s.capture END,
-           CASE WHEN s.n = 1 THEN -1 ELSE s.commit_position END,
-           CASE WHEN s.n = 1 THEN -1 ELSE s.seq END,
-           coalesce(s.ncap, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid),
-           coalesce(s.ncp, 9223372036854775807), coalesce(s.nseq, 2147483647)
-      FROM seg s
-    UNION ALL
-    SELECT n.nspname::text, c.relname::text,
-           '00000000-0000-0000-0000-000000000000'::uuid, -1, -1,
-           'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid, 9223372036854775807, 2147483647
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = rel AND NOT EXISTS (SELECT FROM ents)
-$$;
-
 -- A row of bemi.history(): the stored change (the columns of bemi.changes) and its diff.
 CREATE TYPE bemi.history_entry AS (
     id int8, primary_key text, before jsonb, after jsonb, context jsonb, database text,
@@ -234,21 +198,60 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass the key as bemi.changes.primary_key writes it: "26", or "[1,\"a\"]" for several columns.';
     END IF;
-    SELECT jsonb_agg(to_jsonb(s)) INTO segs FROM bemi._tt_name_segments(rel) s;
+    -- The names rel's records carry, place range by place range, over every capture: each
+    -- stored lineage entry of its incarnation (after its last drop) from its place to the next
+    -- one's, the first from the start; without any entry, its current names throughout.
+    WITH ents AS (
+        SELECT le.schema::text AS schema, le."table"::text AS "table", p.capture, p.commit_position, p.seq
+          FROM bemi.table_lineage le
+         CROSS JOIN LATERAL (SELECT c.capture, c.commit_position, c.seq FROM bemi.changes c
+                              WHERE c.schema = 'bemi' AND c."table" = 'table_lineage'
+                                AND c.primary_key = le.id::text AND c.operation = 'CREATE'
+                              ORDER BY c.capture, c.commit_position, c.seq LIMIT 1) p
+         WHERE le.relid = rel
+           AND le.id > coalesce((SELECT d.id FROM bemi.table_lineage d WHERE d.relid = rel AND d.event = 'dropped'
+                                 ORDER BY d.id DESC LIMIT 1), '00000000-0000-0000-0000-000000000000'::uuid)
+    ), seg AS (
+        SELECT ents.*, row_number() OVER w AS n,
+               lead(ents.capture) OVER w AS ncap, lead(ents.commit_position) OVER w AS ncp, lead(ents.seq) OVER w AS nseq
+          FROM ents
+        WINDOW w AS (ORDER BY ents.capture, ents.commit_position, ents.seq)
+    )
+    SELECT jsonb_agg(jsonb_build_object(
+               'schema', x.schema, 'table', x."table", 'fcap', x.fcap, 'fcp', x.fcp, 'fseq', x.fseq,
+               'tcap', x.tcap, 'tcp', x.tcp, 'tseq', x.tseq))
+      INTO segs
+      FROM (SELECT s.schema, s."table",
+                   CASE WHEN s.n = 1 THEN '00000000-0000-0000-0000-000000000000'::uuid ELSE s.capture END AS fcap,
+                   CASE WHEN s.n = 1 THEN -1 ELSE s.commit_position END AS fcp,
+                   CASE WHEN s.n = 1 THEN -1 ELSE s.seq END AS fseq,
+                   coalesce(s.ncap, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) AS tcap,
+                   coalesce(s.ncp, 9223372036854775807) AS tcp, coalesce(s.nseq, 2147483647) AS tseq
+              FROM seg s
+            UNION ALL
+            SELECT n.nspname::text, c.relname::text,
+                   '00000000-0000-0000-0000-000000000000'::uuid, -1, -1,
+                   'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid, 9223372036854775807, 2147483647
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = rel AND NOT EXISTS (SELECT FROM ents)) x;
     LOOP
         SELECT array_agg(DISTINCT x.k) INTO more
           FROM jsonb_to_recordset(segs) AS g(schema text, "table" text, fcap uuid, fcp int8, fseq int4,
                                              tcap uuid, tcp int8, tseq int4)
          CROSS JOIN LATERAL (
-            SELECT c.previous_primary_key AS k FROM bemi.changes c
-             WHERE c.schema = g.schema AND c."table" = g."table" AND c.primary_key = ANY (keys)
-               AND c.previous_primary_key IS NOT NULL
-               AND (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
+            -- (OFFSET 0: found by key through the history indexes, then kept by place)
+            SELECT c.previous_primary_key AS k
+              FROM (SELECT c.* FROM bemi.changes c
+                     WHERE c.schema = g.schema AND c."table" = g."table" AND c.primary_key = ANY (keys)
+                       AND c.previous_primary_key IS NOT NULL OFFSET 0) c
+             WHERE (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
                AND (c.capture, c.commit_position, c.seq) < (g.tcap, g.tcp, g.tseq)
             UNION ALL
-            SELECT c.primary_key FROM bemi.changes c
-             WHERE c.schema = g.schema AND c."table" = g."table" AND c.previous_primary_key = ANY (keys)
-               AND (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
+            SELECT c.primary_key
+              FROM (SELECT c.* FROM bemi.changes c
+                     WHERE c.schema = g.schema AND c."table" = g."table" AND c.previous_primary_key = ANY (keys)
+                     OFFSET 0) c
+             WHERE (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
                AND (c.capture, c.commit_position, c.seq) < (g.tcap, g.tcp, g.tseq)
             UNION ALL
             SELECT CASE WHEN c.primary_key = ANY (keys) THEN c.previous_primary_key ELSE c.primary_key END
@@ -272,9 +275,10 @@ BEGIN
           FROM jsonb_to_recordset(segs) AS g(schema text, "table" text, fcap uuid, fcp int8, fseq int4,
                                              tcap uuid, tcp int8, tseq int4)
          CROSS JOIN LATERAL (
-            SELECT c.* FROM bemi.changes c
-             WHERE c.schema = g.schema AND c."table" = g."table" AND c.primary_key = ANY (keys)
-               AND (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
+            SELECT c.*
+              FROM (SELECT c.* FROM bemi.changes c
+                     WHERE c.schema = g.schema AND c."table" = g."table" AND c.primary_key = ANY (keys) OFFSET 0) c
+             WHERE (c.capture, c.commit_position, c.seq) >= (g.fcap, g.fcp, g.fseq)
                AND (c.capture, c.commit_position, c.seq) < (g.tcap, g.tcp, g.tseq)
             UNION ALL
             SELECT c.* FROM bemi.changes c
@@ -322,7 +326,7 @@ CREATE FUNCTION bemi.history(rel regclass, primary_key text)
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM bemi._tt_check_table(rel);
+    -- (the permit refuses what is not a table; a record's history needs no more)
     RETURN QUERY SELECT * FROM bemi._history_rows(bemi._past_permit(rel), rel, $2);
 END
 $$;
@@ -374,8 +378,7 @@ COMMENT ON FUNCTION bemi.history(anyelement) IS
     'The stored changes of the record this row is (found by its key), in commit order, following key changes both ways, each with a diff';
 
 REVOKE EXECUTE ON FUNCTION
-    bemi._tt_versions(jsonb),
-    bemi._tt_name_segments(oid)
+    bemi._tt_versions(jsonb)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     bemi._versions_rows(int8, regclass, timestamptz, timestamptz),
