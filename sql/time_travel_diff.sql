@@ -48,7 +48,7 @@ SELECT count(*) AS toast_in_diff FROM bemi.changes c WHERE c.unchanged_toast IS 
 SELECT transaction_id > 0 AS has_xid, context - 'SQL' AS context, jsonb_array_length(contexts) AS n_contexts,
        (SELECT jsonb_agg(x - 'SQL') FROM jsonb_array_elements(contexts) x) AS contexts,
        tables, changes, counts, actor ? 'session_user' AS has_actor
-  FROM bemi.transactions WHERE tables <> '{bemi.table_lineage}'
+  FROM bemi.transactions WHERE tables && '{public.todo,public.note}'
  ORDER BY capture, commit_position;
 -- The view and the trail agree: every stored change of a captured transaction is counted once.
 SELECT (SELECT sum(changes) FROM bemi.transactions) = (SELECT count(*) FROM bemi.changes WHERE capture IS NOT NULL) AS all_counted,

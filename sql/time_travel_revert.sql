@@ -138,12 +138,84 @@ SELECT bemi.sync();
 SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "F"}')$$);
 SELECT id, title, length(body), body = repeat('x', 4000) AS body_back FROM doc ORDER BY id;
 
+-- Rows older than the trail come from the table's baseline (bemi.backfill).
+CREATE TABLE legacy (id int PRIMARY KEY, v text, big text);
+ALTER TABLE legacy ALTER big SET STORAGE EXTERNAL;
+INSERT INTO bemi.excluded_tables VALUES ('public.legacy', 'not yet');
+INSERT INTO legacy VALUES (1, 'old', repeat('q', 3000)), (2, 'two', 'b');
+DELETE FROM bemi.excluded_tables WHERE pattern = 'public.legacy';
+SELECT bemi.sync();
+SELECT bemi.backfill('legacy') IS NOT NULL AS baselined;
+SELECT bemi.set_context('{"request_id": "L"}');
+UPDATE legacy SET v = 'new' WHERE id = 1;                     -- big: unchanged TOAST
+DELETE FROM legacy WHERE id = 2;
+SELECT bemi.clear_context();
+SELECT bemi.sync();
+SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "L"}')$$);
+SELECT id, v, length(big) FROM legacy ORDER BY id;
+DROP TABLE legacy;
+
+-- A partitioned table: reverted through its root (the records name the leaves), a row that
+-- moved between partitions (a DELETE and a CREATE) goes back to its first partition.
+CREATE TABLE m (id int, region text, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE m_eu PARTITION OF m FOR VALUES IN ('eu');
+CREATE TABLE m_us PARTITION OF m FOR VALUES IN ('us');
+INSERT INTO m VALUES (1, 'eu', 10), (2, 'us', 20);
+SELECT bemi.set_context('{"request_id": "P"}');
+UPDATE m SET region = 'us', v = 11 WHERE id = 1;
+UPDATE m SET v = 21 WHERE id = 2;
+SELECT bemi.clear_context();
+SELECT bemi.sync();
+SELECT "table", root_table, operation, primary_key FROM bemi.changes WHERE context @> '{"request_id": "P"}'
+ ORDER BY commit_position, seq;
+SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "P"}')$$);
+SELECT tableoid::regclass AS part, * FROM m ORDER BY id;
+SELECT bemi.set_context('{"request_id": "PT"}');
+TRUNCATE m;
+SELECT bemi.clear_context();
+SELECT bemi.sync();
+SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "PT"}', skip_conflicts => true)$$);
+DROP TABLE m;
+
+-- Renames (bemi.table_lineage): changes recorded under the old names are reverted in the
+-- table as it is called now, through its current column names; a column dropped since is
+-- ignored; a new table that took the old name is left alone.
+CREATE TABLE ren (id int PRIMARY KEY, a text, gone int);
+ALTER TABLE ren REPLICA IDENTITY FULL;
+INSERT INTO ren VALUES (1, 'x', 0);
+SELECT bemi.set_context('{"request_id": "R"}');
+UPDATE ren SET a = 'y', gone = 1 WHERE id = 1;
+INSERT INTO ren VALUES (2, 'z', 2);
+SELECT bemi.clear_context();
+ALTER TABLE ren RENAME TO ren2;
+ALTER TABLE ren2 RENAME COLUMN a TO b;
+ALTER TABLE ren2 DROP COLUMN gone;
+CREATE TABLE ren (id int PRIMARY KEY, a text);
+INSERT INTO ren VALUES (1, 'y'), (2, 'z');
+SELECT bemi.sync();
+SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "R"}')$$);
+TABLE ren2;
+TABLE ren;
+DROP TABLE ren, ren2;
+
 -- TRUNCATE: the rows the table held just before it come back (or a clear refusal).
 SELECT bemi.set_context('{"request_id": "T"}');
 TRUNCATE todo;
 SELECT bemi.clear_context();
 SELECT bemi.sync();
-SELECT try($$SELECT * FROM bemi.revert(context => '{"request_id": "T"}')$$);
+SELECT id, task, done FROM todo ORDER BY id;                  -- (empty)
+SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "T"}')$$);
+SELECT id, task, done FROM todo ORDER BY id;                  -- back
+-- A TRUNCATE after other changes of the table in its own transaction: refused clearly.
+BEGIN;
+SELECT bemi.set_context('{"request_id": "T2"}', true);
+INSERT INTO todo VALUES (99, 'x');
+TRUNCATE todo;
+COMMIT;
+SELECT bemi.sync();
+SELECT try($$SELECT * FROM bemi.revert(context => '{"request_id": "T2"}')$$);
+SELECT * FROM show($$SELECT * FROM bemi.revert(context => '{"request_id": "T2"}', skip_conflicts => true)$$);
+SELECT id FROM todo ORDER BY id;
 
 -- Privileges: the DML runs as the caller; reading a table's trail needs SELECT on it.
 CREATE ROLE tt_revert_reader;
@@ -166,6 +238,36 @@ RESET ROLE;
 SELECT count(*) AS fifty_gone FROM todo WHERE id = 50;
 REVOKE ALL ON todo FROM tt_revert_reader;
 DROP ROLE tt_revert_reader, tt_revert_none;
+
+-- Restore one record, then whole tables, to an earlier instant, and forward again.
+DELETE FROM todo;
+INSERT INTO todo VALUES (1, 'a'), (2, 'b');
+SELECT bemi.sync();
+SELECT clock_timestamp() AS s1 \gset
+SELECT jsonb_agg(t ORDER BY id) AS state1 FROM todo t \gset
+UPDATE todo SET task = 'a2' WHERE id = 1;
+DELETE FROM todo WHERE id = 2;
+INSERT INTO todo VALUES (3, 'c');
+SELECT bemi.sync();
+SELECT clock_timestamp() AS s2 \gset
+SELECT jsonb_agg(t ORDER BY id) AS state2 FROM todo t \gset
+SELECT pg_sleep(0.01);
+INSERT INTO tag VALUES (7, 'later');                          -- a stored commit after s2
+SELECT bemi.sync();
+SELECT * FROM show(format('SELECT * FROM bemi.restore(ROW(2, NULL, NULL)::todo, %L)', :'s1'));   -- re-inserted
+SELECT * FROM show(format('SELECT r.* FROM todo t, bemi.restore(t, %L) r WHERE t.id = 1', :'s1'));  -- updated back
+SELECT * FROM show(format('SELECT r.* FROM todo t, bemi.restore(t, %L) r WHERE t.id = 1', :'s1'));  -- already so: nothing
+SELECT id, task, done FROM todo ORDER BY id;
+SELECT try(format('SELECT * FROM bemi.restore(NULL::todo, %L)', :'s1'));
+SELECT try(format('SELECT * FROM bemi.restore(1, %L)', :'s1'));
+-- Tables: back to s1 (dry run first), then forward to s2.
+SELECT * FROM show(format('SELECT * FROM bemi.restore_tables(ARRAY[''todo''::regclass], %L, dry_run => true)', :'s1'));
+SELECT * FROM show(format('SELECT * FROM bemi.restore_tables(ARRAY[''todo''::regclass], %L)', :'s1'));
+SELECT jsonb_agg(t ORDER BY id) = :'state1'::jsonb AS at_s1 FROM todo t;
+SELECT * FROM show(format('SELECT * FROM bemi.restore_tables(ARRAY[''todo''::regclass], %L)', :'s2'));
+SELECT jsonb_agg(t ORDER BY id) = :'state2'::jsonb AS at_s2 FROM todo t;
+SELECT bemi.sync();
+SELECT DISTINCT "table", context->'bemi_restore' ? 'at' AS marked FROM bemi.changes WHERE context ? 'bemi_restore';
 
 DROP FUNCTION try(text), show(text);
 DROP TABLE todo, tag, doc;

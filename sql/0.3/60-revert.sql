@@ -13,6 +13,12 @@
 --   conflict (unless skip_conflicts) or when dry_run;
 -- - bemi.revert, bemi.restore, bemi.restore_tables (SECURITY INVOKER): the public entries.
 
+-- TRUNCATE records of a table in a range of the order: a revert checks, for each reconstructed
+-- before image, that no TRUNCATE came between the row's previous version and the change. Rare
+-- rows, so a small partial index.
+CREATE INDEX changes_truncate_idx ON bemi.changes (schema, "table", capture, commit_position, seq)
+    WHERE operation = 'TRUNCATE';
+
 -- Key columns of a table, in index order: the replica identity index under REPLICA IDENTITY
 -- USING INDEX, otherwise the primary key (the columns the record's primary_key is made of).
 CREATE FUNCTION bemi._key_columns(rel pg_catalog.regclass)
@@ -41,11 +47,15 @@ CREATE FUNCTION bemi._revert_selected(transaction_ids pg_catalog.int8[], context
                                       from_time pg_catalog.timestamptz, to_time pg_catalog.timestamptz)
     RETURNS TABLE(change_id pg_catalog.int8, capture pg_catalog.uuid, schema pg_catalog.text, "table" pg_catalog.text,
                   relid pg_catalog.oid, column_map pg_catalog.jsonb)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    -- Built for the selectors given, so that each uses its index (the GIN index on context, the
+    -- index on committed_at): a generic plan of "$2 IS NULL OR context @> $2" scans everything.
+    RETURN QUERY EXECUTE format($q$
     SELECT c.id, c.capture, coalesce(c.root_schema, c.schema), coalesce(c.root_table, c."table"),
-           CASE WHEN l.relid IS NULL THEN to_regclass(format('%I.%I', coalesce(c.root_schema, c.schema),
+           CASE WHEN l.relid IS NULL THEN to_regclass(format('%%I.%%I', coalesce(c.root_schema, c.schema),
                                                                coalesce(c.root_table, c."table")))::oid
                 WHEN l.event = 'dropped' OR NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = l.relid) THEN NULL
                 ELSE l.relid END,
@@ -64,11 +74,13 @@ AS $$
                AND (pl.capture, pl.commit_position, pl.seq) < (c.capture, c.commit_position, c.seq)
              ORDER BY pl.capture DESC, pl.commit_position DESC, pl.seq DESC
              LIMIT 1) l ON true
-     WHERE ($1 IS NULL OR c.transaction_id = ANY ($1))
-       AND ($2 IS NULL OR c.context @> $2)
-       AND ($3 IS NULL OR c.committed_at >= $3)
-       AND ($4 IS NULL OR c.committed_at < $4)
-       AND c.schema <> 'bemi'
+     WHERE c.schema <> 'bemi' %s
+    $q$, concat_ws(' ', CASE WHEN $1 IS NOT NULL THEN 'AND c.transaction_id = ANY ($1)' END,
+                        CASE WHEN $2 IS NOT NULL THEN 'AND c.context @> $2' END,
+                        CASE WHEN $3 IS NOT NULL THEN 'AND c.committed_at >= $3' END,
+                        CASE WHEN $4 IS NOT NULL THEN 'AND c.committed_at < $4' END))
+        USING $1, $2, $3, $4;
+END
 $$;
 
 REVOKE EXECUTE ON FUNCTION bemi._revert_selected(pg_catalog.int8[], pg_catalog.jsonb, pg_catalog.timestamptz,
@@ -119,6 +131,7 @@ DECLARE
     at_seq int4;
     steps int;
     sr record;
+    brow record;
     cmap jsonb;
 BEGIN
     PERFORM bemi._check_past_permit(token, rel);
@@ -184,16 +197,59 @@ BEGIN
                         problem := 'before image unknown: the record has no key';
                         EXIT;
                     END IF;
-                    SELECT * INTO p FROM bemi.changes y
-                     WHERE y.capture = c.capture
-                       AND ((y.schema = coalesce(c.root_schema, c.schema) AND y."table" = coalesce(c.root_table, c."table"))
-                            OR (y.root_schema = coalesce(c.root_schema, c.schema) AND y.root_table = coalesce(c.root_table, c."table")))
-                       AND (y.primary_key = cur_key OR y.previous_primary_key = cur_key OR y.operation = 'TRUNCATE')
-                       AND (y.commit_position < at_position OR (y.commit_position = at_position AND y.seq < at_seq))
-                     ORDER BY y.commit_position DESC, y.seq DESC
-                     LIMIT 1;
+                    -- The latest earlier record of the key (by the index on schema, table, key;
+                    -- for a partition: in any leaf of its root). A record that moved the key
+                    -- away would have to be followed by one that brought it back, found first.
+                    IF c.root_table IS NULL THEN
+                        -- (OFFSET 0: the key's records by the index on schema, table, key; never a
+                        -- walk back through the table's whole order)
+                        SELECT * INTO p FROM (SELECT * FROM bemi.changes z
+                                               WHERE z.schema = c.schema AND z."table" = c."table" AND z.primary_key = cur_key
+                                              OFFSET 0) y
+                         WHERE y.capture = c.capture AND (y.commit_position, y.seq) < (at_position, at_seq)
+                         ORDER BY y.commit_position DESC, y.seq DESC
+                         LIMIT 1;
+                    ELSE
+                        SELECT * INTO p FROM (SELECT * FROM bemi.changes z
+                                               WHERE (z.schema, z."table") IN (SELECT ns.nspname::text, k.relname::text
+                                                                                FROM pg_partition_tree(rel) pt
+                                                                                JOIN pg_class k ON k.oid = pt.relid
+                                                                                JOIN pg_namespace ns ON ns.oid = k.relnamespace
+                                                                               WHERE pt.isleaf)
+                                                 AND z.primary_key = cur_key
+                                              OFFSET 0) y
+                         WHERE y.root_schema = c.root_schema AND y.root_table = c.root_table
+                           AND y.capture = c.capture AND (y.commit_position, y.seq) < (at_position, at_seq)
+                         ORDER BY y.commit_position DESC, y.seq DESC
+                         LIMIT 1;
+                    END IF;
                     IF NOT FOUND THEN
-                        problem := 'before image unknown: no earlier version of the row in the trail (REPLICA IDENTITY DEFAULT; the row predates capture)';
+                        -- Older than the trail: the row in the relation's latest snapshot baseline
+                        -- (bemi.backfill) anchored before the change in the same capture.
+                        SELECT br."row", br.fallback INTO brow
+                          FROM bemi.baselines b
+                         CROSS JOIN LATERAL bemi._place(b.lineage) pl
+                          JOIN bemi.baseline_rows br ON br.baseline = b.id AND br.primary_key = cur_key
+                         WHERE b.relid = rel AND b.snapshot IS NOT NULL AND pl.capture = c.capture
+                           AND (pl.commit_position, pl.seq) < (c.commit_position, c.seq)
+                         ORDER BY pl.commit_position DESC, pl.seq DESC
+                         LIMIT 1;
+                        IF brow."row" IS NULL THEN
+                            problem := 'before image unknown: no earlier version of the row in the trail or a baseline (REPLICA IDENTITY DEFAULT; the row predates capture: bemi.backfill)';
+                        ELSIF brow.fallback IS NOT NULL THEN
+                            problem := 'before image unknown: the row''s baseline copy holds values recorded through a fallback';
+                        ELSE
+                            img := CASE WHEN img IS NULL THEN brow."row" ELSE brow."row" || img END;
+                        END IF;
+                        EXIT;
+                    END IF;
+                    IF EXISTS (SELECT FROM bemi.changes y
+                                WHERE y.operation = 'TRUNCATE' AND y.capture = c.capture
+                                  AND ((y.schema = coalesce(c.root_schema, c.schema) AND y."table" = coalesce(c.root_table, c."table"))
+                                       OR (y.schema = c.schema AND y."table" = c."table"))
+                                  AND (y.commit_position, y.seq) > (p.commit_position, p.seq)
+                                  AND (y.commit_position, y.seq) < (at_position, at_seq)) THEN
+                        problem := 'before image unknown: the table was truncated after the row''s previous version';
                         EXIT;
                     END IF;
                     IF p.operation NOT IN ('CREATE', 'UPDATE') OR p.primary_key IS DISTINCT FROM cur_key THEN
@@ -267,7 +323,7 @@ DECLARE
     cur jsonb;
     differs text;
     cols text[];
-    results jsonb := '[]';
+    results jsonb[] := '{}';
     affected int8;
     conflicts text[] := '{}';
     result_conflict text;
@@ -310,8 +366,8 @@ BEGIN
                 END IF;
             END IF;
             IF result_conflict IS NULL THEN
-                key_match := (SELECT string_agg(format('t.%1$I IS NOT DISTINCT FROM r.%1$I', k), ' AND ') FROM unnest(keys) k);
-                EXECUTE format('SELECT to_jsonb(t) FROM %s t, jsonb_populate_record(NULL::%s, $1) r WHERE %s FOR UPDATE OF t',
+                key_match := (SELECT string_agg(format('t.%1$I = r.%1$I', k), ' AND ') FROM unnest(keys) k);
+                EXECUTE format('SELECT to_jsonb(t.*) FROM %s t, jsonb_populate_record(NULL::%s, $1) r WHERE %s FOR UPDATE OF t',
                                rel, rel, key_match)
                    INTO cur USING step->'key';
                 IF step->>'action' = 'INSERT' THEN
@@ -379,9 +435,9 @@ BEGIN
                                                  coalesce(step->>'primary_key', 'NULL'), coalesce(step->>'change_id', '-'),
                                                  step->>'action', result_conflict);
             END IF;
-            results := results || jsonb_build_array(jsonb_build_object(
+            results := results || jsonb_build_object(
                 'change_id', step->'change_id', 'schema', rel_schema, 'table', rel_table,
-                'primary_key', step->'primary_key', 'action', step->'action', 'conflict', result_conflict));
+                'primary_key', step->'primary_key', 'action', step->'action', 'conflict', result_conflict);
         END LOOP;
         IF cardinality(conflicts) > 0 AND NOT skip_conflicts THEN
             RAISE EXCEPTION 'bemi: % has % conflict(s); nothing was changed', what, cardinality(conflicts)
@@ -397,7 +453,7 @@ BEGIN
     END;
     RETURN QUERY
         SELECT (r->>'change_id')::int8, r->>'schema', r->>'table', r->>'primary_key', r->>'action', r->>'conflict'
-          FROM jsonb_array_elements(results) WITH ORDINALITY AS x(r, ord)
+          FROM unnest(results) WITH ORDINALITY AS x(r, ord)
          ORDER BY x.ord;
 END
 $$;
@@ -436,11 +492,12 @@ DECLARE
     t record;
     rel regclass;
     r record;
-    plan jsonb := '[]';
-    steps jsonb := '[]';
+    plan jsonb[] := '{}';     -- arrays: appending in place, not copying a jsonb each time
+    steps jsonb[] := '{}';
     marker jsonb;
     keys text[];
     row_image jsonb;
+    truncated jsonb[];
     keyinfo text;
 BEGIN
     IF transaction_ids IS NULL AND context IS NULL AND from_time IS NULL AND to_time IS NULL THEN
@@ -472,62 +529,71 @@ BEGIN
                 USING ERRCODE = 'undefined_table',
                       HINT = 'A table dropped (or renamed) since cannot be reverted; narrow the selection.';
         END IF;
-        FOR r IN SELECT * FROM bemi._revert_trail(bemi._past_permit(rel), rel, transaction_ids, context, from_time, to_time) LOOP
-            plan := plan || jsonb_build_array(to_jsonb(r) || jsonb_build_object('rel', rel::oid));
-        END LOOP;
+        plan := plan || ARRAY(SELECT to_jsonb(x) || jsonb_build_object('rel', rel::oid)
+                                FROM bemi._revert_trail(bemi._past_permit(rel), rel, transaction_ids, context, from_time, to_time) x);
     END LOOP;
 
     -- Newest first over every table: (capture, commit_position, seq) descending.
-    FOR r IN SELECT s FROM jsonb_array_elements(plan) s
+    FOR r IN SELECT s FROM unnest(plan) s
               ORDER BY s->>'capture' DESC, (s->>'commit_position')::int8 DESC, (s->>'seq')::int4 DESC LOOP
         IF r.s->>'problem' IS NOT NULL THEN
-            steps := steps || jsonb_build_array(jsonb_build_object(
+            steps := steps || jsonb_build_object(
                 'change_id', r.s->'id', 'rel', r.s->'rel', 'primary_key', r.s->'primary_key',
                 'action', CASE r.s->>'operation' WHEN 'CREATE' THEN 'DELETE' WHEN 'UPDATE' THEN 'UPDATE' ELSE 'INSERT' END,
-                'conflict', r.s->>'problem'));
+                'conflict', r.s->>'problem');
         ELSIF r.s->'fallback' IS NOT NULL AND r.s->'fallback' <> 'null' THEN
-            steps := steps || jsonb_build_array(jsonb_build_object(
+            steps := steps || jsonb_build_object(
                 'change_id', r.s->'id', 'rel', r.s->'rel', 'primary_key', r.s->'primary_key',
                 'action', CASE r.s->>'operation' WHEN 'CREATE' THEN 'DELETE' WHEN 'UPDATE' THEN 'UPDATE' ELSE 'INSERT' END,
-                'conflict', 'the change holds values recorded through a fallback: they cannot be checked or written back exactly'));
+                'conflict', 'the change holds values recorded through a fallback: they cannot be checked or written back exactly');
         ELSIF r.s->>'operation' = 'CREATE' THEN
-            steps := steps || jsonb_build_array(jsonb_build_object(
+            steps := steps || jsonb_build_object(
                 'change_id', r.s->'id', 'rel', r.s->'rel', 'primary_key', r.s->'primary_key', 'action', 'DELETE',
-                'key', r.s->'after', 'expect', r.s->'after'));
+                'key', r.s->'after', 'expect', r.s->'after');
         ELSIF r.s->>'operation' = 'UPDATE' THEN
-            steps := steps || jsonb_build_array(jsonb_build_object(
+            steps := steps || jsonb_build_object(
                 'change_id', r.s->'id', 'rel', r.s->'rel', 'primary_key', r.s->'primary_key', 'action', 'UPDATE',
                 'key', r.s->'before_image' || (r.s->'after'), 'expect', r.s->'after',
-                'target', r.s->'before_image'));
+                'target', r.s->'before_image');
         ELSIF r.s->>'operation' = 'DELETE' THEN
-            steps := steps || jsonb_build_array(jsonb_build_object(
+            steps := steps || jsonb_build_object(
                 'change_id', r.s->'id', 'rel', r.s->'rel', 'primary_key', r.s->'primary_key', 'action', 'INSERT',
-                'key', r.s->'before_image', 'target', r.s->'before_image'));
+                'key', r.s->'before_image', 'target', r.s->'before_image');
         ELSIF r.s->>'operation' = 'TRUNCATE' THEN
             rel := (r.s->>'rel')::oid::regclass;
             IF to_regprocedure('bemi.as_of(anyelement, pg_lsn)') IS NULL THEN
-                steps := steps || jsonb_build_array(jsonb_build_object(
+                steps := steps || jsonb_build_object(
                     'change_id', r.s->'id', 'rel', r.s->'rel', 'action', 'INSERT',
-                    'conflict', 'TRUNCATE cannot be reverted: bemi.as_of is not installed'));
+                    'conflict', 'TRUNCATE cannot be reverted: bemi.as_of is not installed');
                 CONTINUE;
             END IF;
             keys := bemi._key_columns(rel);
-            -- The rows the table held just before the TRUNCATE's transaction, re-inserted.
-            FOR row_image IN EXECUTE format('SELECT to_jsonb(t) FROM bemi.as_of(NULL::%s, pg_lsn(($1)::numeric)) t', rel)
-                    USING (r.s->>'prior_position')::int8 LOOP
-                keyinfo := CASE WHEN cardinality(keys) = 1 THEN row_image->>keys[1]
-                                ELSE (SELECT jsonb_agg(row_image->k ORDER BY o) FROM unnest(keys) WITH ORDINALITY u(k, o))::text END;
-                steps := steps || jsonb_build_array(jsonb_build_object(
-                    'change_id', r.s->'id', 'rel', r.s->'rel', 'primary_key', keyinfo, 'action', 'INSERT',
-                    'key', row_image, 'target', row_image));
-            END LOOP;
+            -- The rows the table held just before the TRUNCATE's transaction (bemi.as_of at the
+            -- stored commit before it), re-inserted; when history cannot tell, a clear conflict.
+            BEGIN
+                truncated := '{}';
+                FOR row_image IN EXECUTE format('SELECT to_jsonb(t.*) FROM bemi.as_of(NULL::%s, pg_lsn(($1)::numeric)) t ORDER BY %s',
+                                                rel, (SELECT string_agg(format('t.%I', k), ', ') FROM unnest(keys) k))
+                        USING (r.s->>'prior_position')::int8 LOOP
+                    keyinfo := CASE WHEN cardinality(keys) = 1 THEN row_image->>keys[1]
+                                    ELSE (SELECT jsonb_agg(row_image->k ORDER BY o) FROM unnest(keys) WITH ORDINALITY u(k, o))::text END;
+                    truncated := truncated || jsonb_build_object(
+                        'change_id', r.s->'id', 'rel', r.s->'rel', 'primary_key', keyinfo, 'action', 'INSERT',
+                        'key', row_image, 'target', row_image);
+                END LOOP;
+                steps := steps || truncated;
+            EXCEPTION WHEN OTHERS THEN
+                steps := steps || jsonb_build_object(
+                    'change_id', r.s->'id', 'rel', r.s->'rel', 'action', 'INSERT',
+                    'conflict', 'the rows the TRUNCATE removed are not known: ' || SQLERRM);
+            END;
         END IF;
     END LOOP;
 
     marker := jsonb_strip_nulls(jsonb_build_object(
         'transaction_ids', to_jsonb(transaction_ids), 'context', revert.context,
         'from_time', to_jsonb(from_time), 'to_time', to_jsonb(to_time)));
-    RETURN QUERY SELECT * FROM bemi._apply_plan(steps, skip_conflicts, dry_run,
+    RETURN QUERY SELECT * FROM bemi._apply_plan(to_jsonb(steps), skip_conflicts, dry_run,
                                                 bemi.get_context() || jsonb_build_object('bemi_revert', marker),
                                                 'bemi.revert');
 END
@@ -588,8 +654,8 @@ BEGIN
             USING ERRCODE = 'data_exception', DETAIL = past.fallback::text,
                   HINT = 'Such values are not exact (docs/record-format.md, "fallback"): restore the row by hand.';
     END IF;
-    key_match := (SELECT string_agg(format('t.%1$I IS NOT DISTINCT FROM r.%1$I', k), ' AND ') FROM unnest(keys) k);
-    EXECUTE format('SELECT to_jsonb(t) FROM %s t, jsonb_populate_record(NULL::%s, $1) r WHERE %s', rel, rel, key_match)
+    key_match := (SELECT string_agg(format('t.%1$I = r.%1$I', k), ' AND ') FROM unnest(keys) k);
+    EXECUTE format('SELECT to_jsonb(t.*) FROM %s t, jsonb_populate_record(NULL::%s, $1) r WHERE %s', rel, rel, key_match)
        INTO cur USING key_image;
     IF past."row" IS NULL AND cur IS NOT NULL THEN
         steps := jsonb_build_array(jsonb_build_object('rel', rel::oid, 'primary_key', keytext, 'action', 'DELETE',
@@ -655,8 +721,8 @@ BEGIN
                        a.primary_key, a."row" AS r, a.fallback
                   FROM bemi.as_of_jsonb($3, $2) a),
             cur AS MATERIALIZED (
-                SELECT (SELECT jsonb_agg(to_jsonb(t) -> k ORDER BY o) FROM unnest($1::text[]) WITH ORDINALITY u(k, o)) AS k,
-                       to_jsonb(t) AS r
+                SELECT (SELECT jsonb_agg(to_jsonb(t.*) -> k ORDER BY o) FROM unnest($1::text[]) WITH ORDINALITY u(k, o)) AS k,
+                       to_jsonb(t.*) AS r
                   FROM %s t),
             steps AS (
                 SELECT 1 AS phase, n.k, jsonb_build_object('action', 'DELETE', 'key', n.r, 'expect', n.r,
