@@ -88,6 +88,7 @@ done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BENCH_ROWS=${BENCH_ROWS:-1000000}
 BENCH_CHANGES=${BENCH_CHANGES:-100000}
 BENCH_REVERT=${BENCH_REVERT:-1000}
@@ -389,7 +390,8 @@ bemi_round() { # bemi_round SUFFIX
     measure_revert "bemi_revert$1"
 }
 
-log "measuring ($BENCH_REPEAT runs per figure after a warm-up)"
+LOAD_MEASURE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "measuring ($BENCH_REPEAT runs per figure after a warm-up; load average $LOAD_MEASURE)"
 measure per_recent "$PER" "SELECT $AGG FROM acct__as_of('$T_RECENT_P'::timestamptz)"
 measure per_oldest "$PER" "SELECT $AGG FROM acct__as_of('$T_OLD_P'::timestamptz)"
 measure per_history "$PER" "SELECT count(*) FROM (SELECT id FROM acct_history WHERE id = $HID UNION ALL SELECT id FROM acct WHERE id = $HID) h"
@@ -432,6 +434,7 @@ verdict() { if [[ $1 == failed ]]; then echo "NOT MET (failed)"; else awk -v v="
 echo
 echo "== bench/timetravel_bench.sh: $BENCH_ROWS rows, $BENCH_CHANGES changes (transactions of 10-100), replica identity $BENCH_REPLICA_IDENTITY, fsync $BENCH_FSYNC, $(nproc) CPUs"
 echo "   bemi.so $(sha256sum "$PKGLIBDIR/bemi.so" | cut -c1-12); medians of $BENCH_REPEAT runs after a warm-up, in ms"
+echo "   load average: before $LOAD_BEFORE, when measuring started $LOAD_MEASURE, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   as_of results equal in both databases: T_recent ${RES[bemi_recent]}; T_oldest ${RES[bemi_oldest]}"
 echo "   bemi.changes: $CH1${CH2:+; after the unrelated history: $CH2}"
 printf '%-44s %12s %12s %10s  %s\n' figure "bemi ms" "periods ms" ratio target
