@@ -42,8 +42,8 @@
 #             - bemi.versions(NULL::t, T1, T2) = the versions of the whole run overlapping [T1, T2).
 #             A mismatch prints the instant / position / snapshot and a row-level diff.
 #
-# Environment: BEMI_TT_SEED (default random; printed), BEMI_TT_TX1 (phase 1 transactions, 120),
-# BEMI_TT_SESSIONS (3), BEMI_TT_TX2 (transactions per session in phase 2, 30),
+# Environment: BEMI_TT_SEED (default random; printed), BEMI_TT_TX1 (phase 1 transactions, 200),
+# BEMI_TT_SESSIONS (3), BEMI_TT_TX2 (transactions per session in phase 2, 50),
 # BEMI_TT_ORACLE_ONLY=1 (check only the oracle against the recordings: no bemi time-travel call;
 # for debugging this test), BEMI_TT_CORRUPT=1 (alter one stored change before the checks: the
 # test must then fail), BEMI_TT_BASELINE=created (create the tables and their first rows after
@@ -57,9 +57,9 @@ source "$here/../lib/cluster.sh"
 
 DB=bemi_tt_property
 SEED=${BEMI_TT_SEED:-$(( (RANDOM << 15 | RANDOM) % 1000000 ))}
-TX1=${BEMI_TT_TX1:-120}
+TX1=${BEMI_TT_TX1:-200}
 SESSIONS=${BEMI_TT_SESSIONS:-3}
-TX2=${BEMI_TT_TX2:-30}
+TX2=${BEMI_TT_TX2:-50}
 ORACLE_ONLY=${BEMI_TT_ORACLE_ONLY:-0}
 BASELINE=${BEMI_TT_BASELINE:-backfill}
 SKIP_VERSIONS=${BEMI_TT_SKIP_VERSIONS:-0}
