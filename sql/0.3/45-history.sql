@@ -11,7 +11,7 @@ CREATE INDEX changes_previous_key_idx ON bemi.changes (schema, "table", previous
 -- Every version of the chain's rows: a version begins at the effective_at of the change that
 -- made it (a baseline row: at the baseline's anchor) and ends at the effective_at of the next
 -- event of its key (a newer version, a DELETE, a key change away, a TRUNCATE of its table or
--- leaf); valid_to NULL: still valid at the end of the chain. A version no instant saw (ended in
+-- leaf); valid_to NULL: still valid at the end of the chain (the last stored change). A version no instant saw (ended in
 -- the transaction or at the instant that made it) is left out.
 CREATE FUNCTION bemi._tt_versions(ctx jsonb)
     RETURNS TABLE(primary_key text, valid_from timestamptz, valid_to timestamptz, change_id int8,
@@ -112,7 +112,18 @@ BEGIN
         until := to_time - interval '1 microsecond';
         PERFORM bemi._tt_await(until);
     END IF;
-    IF from_time = '-infinity' THEN
+    -- The chain runs past to_time when it can, so that a version still valid at to_time ends
+    -- where it really ends (valid_to NULL only for a version still current); when the chain
+    -- breaks after the window, it ends at to_time and valid_to NULL means "valid beyond it".
+    IF until <> 'infinity' THEN
+        BEGIN
+            ctx := bemi._tt_context(rel, rel::text, bemi._tt_last_drop(rel), NULL, bemi._tt_columns_now(rel), true,
+                                    'infinity', NULL, from_time);
+        EXCEPTION WHEN object_not_in_prerequisite_state THEN
+            ctx := NULL;
+        END;
+    END IF;
+    IF ctx IS NULL AND from_time = '-infinity' THEN
         -- every version there is: from the earliest baseline whose chain reaches the end
         FOR bid IN
             SELECT bl.id FROM bemi.baselines bl
