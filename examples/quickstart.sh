@@ -80,9 +80,11 @@ DELETE FROM todo WHERE id = 3;
 SELECT bemi.sync();
 SQL
 
+# The application's changes; bemi's own bookkeeping (the table lineage that time travel
+# follows, under schema bemi) is in the trail too, and left out here.
 echo
 psql_demo -d bemi_demo -P pager=off -c 'SET TimeZone = UTC' \
-    -c 'SELECT "primary_key", "table", "operation", "before", "after", "context", "committed_at" FROM bemi.changes ORDER BY id;'
+    -c 'SELECT "primary_key", "table", "operation", "before", "after", "context", "committed_at" FROM bemi.changes WHERE schema <> '"'bemi'"' ORDER BY id;'
 
 cat <<EOF
 PostgreSQL with bemi is running: psql -h $dir -p $port -U postgres bemi_demo
