@@ -323,6 +323,21 @@ SET ROLE regress_tt_none;
 SELECT count(*) FROM bemi.table_lineage;
 RESET ROLE;
 
+-- A SECURITY DEFINER function of a role without privileges, called by a superuser, reads with
+-- its owner's rights: bemi's functions decide for the role that calls them, never for the outer
+-- (session) role, so the function cannot make a privileged caller read the past for it.
+CREATE FUNCTION tt_deputy_named(t timestamptz) RETURNS bigint LANGUAGE sql SECURITY DEFINER
+    AS $$ SELECT count(*) FROM bemi.as_of_jsonb('public', 'tt_open', t) $$;
+CREATE FUNCTION tt_deputy_rel(t timestamptz) RETURNS bigint LANGUAGE sql SECURITY DEFINER
+    AS $$ SELECT count(*) FROM bemi.as_of_jsonb('public.tt_open', t) $$;
+ALTER FUNCTION tt_deputy_named(timestamptz) OWNER TO regress_tt_none;
+ALTER FUNCTION tt_deputy_rel(timestamptz) OWNER TO regress_tt_none;
+SELECT tt_deputy_named(:'t1'::timestamptz);
+SELECT tt_deputy_rel(:'t1'::timestamptz);
+-- the same calls made by the superuser itself are answered
+SELECT count(*) FROM bemi.as_of_jsonb('public', 'tt_open', :'t1'::timestamptz);
+DROP FUNCTION tt_deputy_named(timestamptz), tt_deputy_rel(timestamptz);
+
 DROP FUNCTION tt_invoker_read(regclass), tt_definer_read(int8, regclass);
 DROP VIEW tt_view;
 DROP SEQUENCE tt_seq;

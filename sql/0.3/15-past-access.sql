@@ -22,13 +22,3 @@ CREATE FUNCTION bemi._check_past_permit(token pg_catalog.int8, rel pg_catalog.re
 COMMENT ON FUNCTION bemi._check_past_permit(pg_catalog.int8, pg_catalog.regclass) IS
     'For SECURITY DEFINER readers of the trail: raises insufficient_privilege unless token was issued by bemi._past_permit for rel, in this transaction, to the same outer role';
 
--- For SECURITY DEFINER functions that list tables (names, not rows): whether the outer role
--- (the session's role after SET ROLE) may read rel's past, by _past_permit's rules; false for a
--- relation that is missing or not a table.
-CREATE FUNCTION bemi._past_readable(rel pg_catalog.regclass)
-    RETURNS pg_catalog.bool
-    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED SECURITY INVOKER
-    SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'bemi_past_readable';
-COMMENT ON FUNCTION bemi._past_readable(pg_catalog.regclass) IS
-    'For SECURITY DEFINER functions: whether the outer role may read rel''s past (SELECT on the whole table, no row-level security applying to it); false for a missing relation or not a table';

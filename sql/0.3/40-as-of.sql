@@ -771,6 +771,20 @@ BEGIN
 END
 $$;
 
+-- Which table had the name at the instant, and whether it exists now (SECURITY DEFINER: the
+-- lineage is not for PUBLIC; this tells no more than a name's owner in pg_class would), so that
+-- the caller's wrapper can ask its permit for exactly that table.
+CREATE FUNCTION bemi._tt_named(schema_name name, table_name name, instant timestamptz,
+                               OUT relid oid, OUT live boolean)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM bemi._tt_await(instant);
+    SELECT r.relid, r.live INTO relid, live FROM bemi._tt_relid_at(schema_name, table_name, instant) r;
+END
+$$;
+
 -- Reader (SECURITY DEFINER): the rows of the table named schema.table at the instant, in the
 -- column names it has now (or had last, when dropped). The token: a permit for bemi.changes
 -- (a reader of the whole trail may read any table's past, a dropped one's included), or a permit
@@ -791,19 +805,14 @@ DECLARE
 BEGIN
     PERFORM bemi._tt_await(instant);
     SELECT * INTO t FROM bemi._tt_relid_at(schema_name, table_name, instant);
-    -- The table that had the name: the outer role may read its past, or the caller's permit is
-    -- for it. A dropped one: for readers of bemi.changes (reading bemi.changes is not enough for
-    -- a live table: its baseline rows are not in the trail).
+    -- The caller's permit must be for the table that had the name (a live one), or for
+    -- bemi.changes (a dropped one: its past is for readers of the whole trail).
     IF t.live THEN
-        IF NOT bemi._past_readable(t.relid::regclass) THEN
-            PERFORM bemi._check_past_permit(token, t.relid::regclass);
-        END IF;
+        PERFORM bemi._check_past_permit(token, t.relid::regclass);
         PERFORM bemi._tt_check_table(t.relid::regclass);
         cur := bemi._tt_columns_now(t.relid);
     ELSE
-        IF NOT bemi._past_readable('bemi.changes'::regclass) THEN
-            PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
-        END IF;
+        PERFORM bemi._check_past_permit(token, 'bemi.changes'::regclass);
         SELECT coalesce(jsonb_object_agg(c->>'attnum', c->>'name'), '{}') INTO cur
           FROM (SELECT e.columns FROM bemi.table_lineage e
                  WHERE e.relid = t.relid AND (t.lo IS NULL OR e.id > t.lo) AND (t.hi IS NULL OR e.id <= t.hi)
@@ -909,6 +918,19 @@ $$;
 COMMENT ON FUNCTION bemi.as_of_jsonb(regclass, timestamptz) IS
     'The rows of a table at an instant as jsonb (current column names), with the fallback entries of values recorded in a substitute form';
 
+-- The refusal of a dropped table's past to a role that may not read the whole trail.
+CREATE FUNCTION bemi._tt_refuse_dropped(schema_name name, table_name name)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'bemi: permission denied to read the past of "%.%"', schema_name, table_name
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'The past of a table that no longer exists is for readers of bemi.changes (role bemi_reader); for an existing table pass its current name.';
+END
+$$;
+
 CREATE FUNCTION bemi.as_of_jsonb(schema_name name, table_name name, instant timestamptz)
     RETURNS TABLE(primary_key text, "row" jsonb, fallback jsonb)
     LANGUAGE plpgsql VOLATILE
@@ -916,29 +938,28 @@ CREATE FUNCTION bemi.as_of_jsonb(schema_name name, table_name name, instant time
     SET work_mem = '64MB'  -- a whole table's rows pass through
 AS $$
 DECLARE
-    rel regclass;
+    rel_then regclass;
+    live boolean;
     token int8;
 BEGIN
-    -- The past of a table follows the table (docs/time-travel.md, "Reading the past: who may");
-    -- which table had the name at the instant only the reader finds out (the lineage). It accepts
-    -- the outer role's own privileges on that table (bemi._past_readable), or this permit: the
-    -- caller's for the table that has the name now, or, when none has, for bemi.changes (the past
-    -- of a table dropped since is for readers of the whole trail). A refused permit leaves the
-    -- reader to decide.
-    rel := to_regclass(format('%I.%I', schema_name, table_name));
-    IF rel IS NULL THEN
-        IF NOT has_table_privilege('bemi.changes', 'SELECT') THEN
-            RAISE EXCEPTION 'bemi: permission denied to read the past of "%.%"', schema_name, table_name
-                USING ERRCODE = 'insufficient_privilege',
-                      HINT = 'The past of a table that no longer exists is for readers of bemi.changes (role bemi_reader); for an existing table pass its current name.';
-        END IF;
-        rel := 'bemi.changes'::regclass;
+    -- The past of a table follows the table (docs/time-travel.md, "Reading the past: who may"):
+    -- the caller's permit for the table that had the name at the instant, or, when that table
+    -- has been dropped since, for bemi.changes (readers of the whole trail). Asked here, as the
+    -- caller: a SECURITY DEFINER function calling this one gets its owner's rights, not its
+    -- caller's.
+    -- A name no table has now: only readers of the whole trail learn which table had it.
+    IF to_regclass(format('%I.%I', schema_name, table_name)) IS NULL
+       AND NOT has_table_privilege('bemi.changes', 'SELECT') THEN
+        PERFORM bemi._tt_refuse_dropped(schema_name, table_name);
     END IF;
-    BEGIN
-        token := bemi._past_permit(rel);
-    EXCEPTION WHEN insufficient_privilege THEN
-        token := NULL;
-    END;
+    SELECT n.relid, n.live INTO rel_then, live FROM bemi._tt_named(schema_name, table_name, instant) n;
+    IF NOT live THEN
+        IF NOT has_table_privilege('bemi.changes', 'SELECT') THEN
+            PERFORM bemi._tt_refuse_dropped(schema_name, table_name);
+        END IF;
+        rel_then := 'bemi.changes'::regclass;
+    END IF;
+    token := bemi._past_permit(rel_then);
     RETURN QUERY SELECT r.primary_key, r."row", r.fallback
                    FROM bemi._as_of_named(token, schema_name, table_name, instant) r;
 END

@@ -27,11 +27,9 @@ REVOKE ALL ON TABLE bemi.watermarks, bemi.table_lineage, bemi.baselines, bemi.ba
 GRANT SELECT ON TABLE bemi.watermarks, bemi.table_lineage, bemi.baselines, bemi.transactions
     TO bemi_reader;
 
--- The permit. _past_readable answers for the outer role: for SECURITY DEFINER functions too.
+-- The permit.
 GRANT EXECUTE ON FUNCTION bemi._past_permit(pg_catalog.regclass) TO PUBLIC;
-REVOKE EXECUTE ON FUNCTION bemi._check_past_permit(pg_catalog.int8, pg_catalog.regclass),
-                           bemi._past_readable(pg_catalog.regclass)
-    FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bemi._check_past_permit(pg_catalog.int8, pg_catalog.regclass) FROM PUBLIC;
 
 -- Public functions: every role (they check access themselves).
 GRANT EXECUTE ON FUNCTION
@@ -69,7 +67,10 @@ GRANT EXECUTE ON FUNCTION
 -- execute must check a permit before it reads anything (its body calls
 -- bemi._check_past_permit). Every other one is revoked from PUBLIC here: a SECURITY DEFINER
 -- function of bemi reads the whole trail with the owner's rights. (Trigger and event-trigger
--- functions need no EXECUTE privilege to fire.) The one reviewed exception: bemi._revert_tables
+-- functions need no EXECUTE privilege to fire.) The reviewed exceptions tell names, never rows:
+-- bemi._tt_named (40-as-of.sql), which bemi.as_of_jsonb(schema, table, instant) calls to learn
+-- which table had the name then, so that it can ask the caller's permit for that table; and
+-- bemi._revert_tables
 -- (60-revert.sql), which bemi.revert (SECURITY INVOKER) calls before it can know which tables to
 -- ask permits for. It returns the names of the tables the selected changes touched, never keys
 -- or values; bemi.revert then asks a permit for each and refuses the whole revert if one is not
@@ -85,8 +86,9 @@ BEGIN
            AND p.prosecdef
            AND pg_catalog.starts_with(p.proname::pg_catalog.text, '_')
            AND pg_catalog.strpos(p.prosrc, 'bemi._check_past_permit(') OPERATOR(pg_catalog.=) 0
-           AND p.oid OPERATOR(pg_catalog.<>)
-               'bemi._revert_tables(pg_catalog.int8[], pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz)'::pg_catalog.regprocedure
+           AND p.oid OPERATOR(pg_catalog.<>) ALL (ARRAY[
+               'bemi._revert_tables(pg_catalog.int8[], pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz)'::pg_catalog.regprocedure,
+               'bemi._tt_named(pg_catalog.name, pg_catalog.name, pg_catalog.timestamptz)'::pg_catalog.regprocedure]::pg_catalog.oid[])
     LOOP
         EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;
@@ -94,5 +96,6 @@ END
 $$;
 
 GRANT EXECUTE ON FUNCTION
-    bemi._revert_tables(pg_catalog.int8[], pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz)
+    bemi._revert_tables(pg_catalog.int8[], pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz),
+    bemi._tt_named(pg_catalog.name, pg_catalog.name, pg_catalog.timestamptz)
     TO PUBLIC;

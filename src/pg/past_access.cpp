@@ -204,12 +204,3 @@ BEMI_FUNCTION(bemi_check_past_permit) {
                             "is valid only for its table, in its transaction, for the role that asked for it.")));
     PG_RETURN_VOID();
 }
-
-// bemi._past_readable(rel regclass) RETURNS bool, STRICT: whether the outer role (the session's
-// role after SET ROLE, which SECURITY DEFINER does not change) may read rel's past, by the same
-// rules as _past_permit; false, not an ERROR, for a relation that is missing or not a table. For
-// SECURITY DEFINER functions that must not even name tables the caller may not read.
-BEMI_FUNCTION(bemi_past_readable) {
-    using namespace bemi_pg;
-    PG_RETURN_BOOL(past_access(PG_GETARG_OID(0), GetOuterUserId()) == PastAccess::kAllowed);
-}
