@@ -4,6 +4,9 @@
 #   build  ->  make install  ->  Catch2 unit tests  ->  throw-away cluster
 #   ->  make installcheck (pg_regress)  ->  test/shell/*.sh
 #
+#   test/run_tests.sh                 everything
+#   test/run_tests.sh NAME...         build, install, then only the shell tests test/shell/NAME.sh
+#
 # Works as root (the server then runs as the `postgres` OS user) or as a
 # non-root user who can write the tree (make install then goes through sudo).
 # The last line of output is always exactly "N passed, M failed"; the exit
@@ -98,6 +101,13 @@ trap 'echo "interrupted" >&2; crash "interrupted"; exit 130' INT TERM
 
 MAKE_ARGS=(PG_CONFIG="$PG_CONFIG")
 
+# Named shell tests only (a developer's loop; CI runs everything).
+ONLY=("$@")
+for name in "${ONLY[@]}"; do
+    [[ -f $ROOT/test/shell/$name.sh ]] || { echo "no such shell test: test/shell/$name.sh" >&2; exit 2; }
+done
+only() { [[ ${#ONLY[@]} -eq 0 ]] || printf '%s\n' "${ONLY[@]}" | grep -qx "$1"; }
+
 # ---------------------------------------------------------------- build
 section "build"
 BUILD_OK=0
@@ -123,7 +133,9 @@ fi
 # ---------------------------------------------------------------- unit tests
 # Independent of the server build, so they run even if the build failed.
 section "unit tests (Catch2)"
-if make unittest "${MAKE_ARGS[@]}"; then
+if [[ ${#ONLY[@]} -gt 0 ]]; then
+    echo "(named shell tests only)"
+elif make unittest "${MAKE_ARGS[@]}"; then
     pass "unit tests (Catch2)"
 else
     fail "unit tests (Catch2)"
@@ -133,7 +145,7 @@ fi
 # Each libFuzzer target for a few seconds from its seed corpus (make fuzz runs longer), so a
 # regression on a known-bad input or a quick new crash fails the suite.
 section "fuzz smoke (libFuzzer)"
-for target in $(make -s --no-print-directory print-fuzz-targets "${MAKE_ARGS[@]}"); do
+for target in $([[ ${#ONLY[@]} -gt 0 ]] || make -s --no-print-directory print-fuzz-targets "${MAKE_ARGS[@]}"); do
     if make fuzz FUZZ_TARGETS="$target" FUZZ_SECONDS="${BEMI_FUZZ_SECONDS:-3}" "${MAKE_ARGS[@]}"; then
         pass "fuzz: $target"
     else
@@ -181,7 +193,9 @@ server_problem() {
 # ---------------------------------------------------------------- pg_regress
 section "pg_regress (make installcheck)"
 # Stale output of an earlier run (possibly by another user) must not be reused.
-if ! rm -rf results regression.diffs regression.out; then
+if [[ ${#ONLY[@]} -gt 0 ]]; then
+    echo "(named shell tests only)"
+elif ! rm -rf results regression.diffs regression.out; then
     echo "cannot remove results/ or regression.* from an earlier run (owned by another user?)" >&2
     crash "pg_regress (stale output not removable)"
 else
@@ -231,6 +245,7 @@ section "shell tests"
 shopt -s nullglob
 for t in "$ROOT"/test/shell/*.sh; do
     name=$(basename "$t" .sh)
+    only "$name" || continue
     skip_reason=$(tr ';' '\n' <<<"${BEMI_SKIP_SHELL_TESTS:-}" | sed -n "s/^$name=//p")
     if [[ -n $skip_reason ]]; then
         SKIPPED=$((SKIPPED + 1))
