@@ -45,5 +45,8 @@ UPDATE {'is_completed': [False, True]} 42
 1 Sleep False
 2 Eat False
 3 Repeat False
+1 UPDATE
+2 UPDATE
+3 DELETE
 OUT
 done

@@ -8,6 +8,7 @@ import asyncio
 import sys
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 import bemi_psycopg
 
@@ -44,6 +45,10 @@ def read_back(conn, between_requests):
     past = conn.execute("SELECT * FROM bemi.as_of(NULL::todo, %s) ORDER BY id", [between_requests])
     for todo in past:
         print(*todo)
+    mine = conn.execute("SELECT primary_key, operation FROM bemi.changes WHERE context @> %s ORDER BY commit_position, seq",
+                        [Jsonb({"user_id": 42})])
+    for primary_key, operation in mine:
+        print(primary_key, operation)
 
 
 async def main_async(dsn):
