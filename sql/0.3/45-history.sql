@@ -211,9 +211,11 @@ BEGIN
     END IF;
     -- The names rel's records carry, place range by place range, over every capture: each
     -- stored lineage entry of its incarnation (after its last drop) from its place to the next
-    -- one's, the first from the start; without any entry, its current names throughout.
+    -- one's; the first from its place when it is rel's `created` entry (before it, records
+    -- under that name are another table's: one dropped or renamed away), else from the start
+    -- (rel existed before its lineage began); without any entry, its current names throughout.
     WITH ents AS (
-        SELECT le.schema::text AS schema, le."table"::text AS "table", p.capture, p.commit_position, p.seq
+        SELECT le.schema::text AS schema, le."table"::text AS "table", le.event, p.capture, p.commit_position, p.seq
           FROM bemi.table_lineage le
          CROSS JOIN LATERAL (SELECT c.capture, c.commit_position, c.seq FROM bemi.changes c
                               WHERE c.schema = 'bemi' AND c."table" = 'table_lineage'
@@ -233,9 +235,10 @@ BEGIN
                'tcap', x.tcap, 'tcp', x.tcp, 'tseq', x.tseq))
       INTO segs
       FROM (SELECT s.schema, s."table",
-                   CASE WHEN s.n = 1 THEN '00000000-0000-0000-0000-000000000000'::uuid ELSE s.capture END AS fcap,
-                   CASE WHEN s.n = 1 THEN -1 ELSE s.commit_position END AS fcp,
-                   CASE WHEN s.n = 1 THEN -1 ELSE s.seq END AS fseq,
+                   CASE WHEN s.n = 1 AND s.event <> 'created' THEN '00000000-0000-0000-0000-000000000000'::uuid
+                        ELSE s.capture END AS fcap,
+                   CASE WHEN s.n = 1 AND s.event <> 'created' THEN -1 ELSE s.commit_position END AS fcp,
+                   CASE WHEN s.n = 1 AND s.event <> 'created' THEN -1 ELSE s.seq END AS fseq,
                    coalesce(s.ncap, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) AS tcap,
                    coalesce(s.ncp, 9223372036854775807) AS tcp, coalesce(s.nseq, 2147483647) AS tseq
               FROM seg s
