@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bemi.history(rel, key) lists the changes of rel's records only: not those of an earlier table
+# bemi.history(rel, key) lists the changes of rel's records only (and versions() its versions): not those of an earlier table
 # that had rel's name, whether it was dropped or renamed away before rel was created (under the
 # name both had, the trail holds both tables' records).
 set -euo pipefail
@@ -35,6 +35,8 @@ q "DROP TABLE t"
 q "CREATE TABLE t (id int PRIMARY KEY, v text)"
 q "INSERT INTO t VALUES (1, 'new')"
 expect "history of the new t" "$(history t 1)" 'CREATE {"v": "new", "id": 1}'
+# versions() reads the chain from the new t's baseline: the old t's records were never in it.
+expect "versions of the new t" "$(q "SELECT primary_key || ' ' || (\"row\").v FROM bemi.versions(NULL::t)")" '1 new'
 
 # A table of the same name renamed away: each keeps its own records.
 q "CREATE TABLE r (id int PRIMARY KEY, v text)"
