@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# examples/recipes/psql: two requests with their own contexts (one with */, quotes and % in a
+# examples/recipes/psql: two requests with their own contexts (one with */, /*, quotes and % in a
 # value), a multi-row UPDATE and a DELETE, then a write on the same connection with no context.
 # Each change must carry exactly its own request's context and statement, the last one none;
 # the recipe's history and time-travel queries must print what happened.
@@ -23,11 +23,11 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -f "$recipe" >"$work/out" 2>&1 || bemi_fa
 
 recipe_assert_changes "$DB" <<'SQL'
 ('CREATE', '1', '{}', '{"id": 1, "task": "Sleep", "is_completed": false}',
- $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "100% \"done\" */ it's", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'), ('Eat'), ('Repeat')"}$j$),
+ $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "it's 100% \"done\" */ DROP TABLE todo; /* %s", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'), ('Eat'), ('Repeat')"}$j$),
 ('CREATE', '2', '{}', '{"id": 2, "task": "Eat", "is_completed": false}',
- $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "100% \"done\" */ it's", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'), ('Eat'), ('Repeat')"}$j$),
+ $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "it's 100% \"done\" */ DROP TABLE todo; /* %s", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'), ('Eat'), ('Repeat')"}$j$),
 ('CREATE', '3', '{}', '{"id": 3, "task": "Repeat", "is_completed": false}',
- $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "100% \"done\" */ it's", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'), ('Eat'), ('Repeat')"}$j$),
+ $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "it's 100% \"done\" */ DROP TABLE todo; /* %s", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'), ('Eat'), ('Repeat')"}$j$),
 ('UPDATE', '1', '{"id": 1, "task": "Sleep", "is_completed": false}', '{"id": 1, "task": "Sleep", "is_completed": true}',
  $j${"user_id": 42, "endpoint": "/todo/bulk", "method": "PATCH", "SQL": "UPDATE todo SET is_completed = true WHERE id IN (1, 2)"}$j$),
 ('UPDATE', '2', '{"id": 2, "task": "Eat", "is_completed": false}', '{"id": 2, "task": "Eat", "is_completed": true}',

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # examples/recipes/psycopg with psycopg 3, on a sync and on an async connection: two requests,
-# each a transaction that sets its context with bemi_set_context(..., true) (one with */, quotes
+# each a transaction that sets its context with bemi_set_context(..., true) (one with */, /*, quotes
 # and % in a value), a multi-row UPDATE and a DELETE, then an autocommit write on the same
 # connection. Each change must carry exactly its own request's context and statement (with the
 # $n placeholders psycopg sends), the last one none; history and as_of must read it back.
@@ -25,11 +25,11 @@ for mode in sync async; do
         bemi_fail "app.py $mode: $(cat "$work/out")"
     recipe_assert_changes "$DB" <<'SQL'
 ('CREATE', '1', '{}', '{"id": 1, "task": "Sleep", "is_completed": false}',
- $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "100% \"done\" */ it's", "SQL": "INSERT INTO todo (task) VALUES ($1), ($2), ($3)"}$j$),
+ $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "it's 100% \"done\" */ DROP TABLE todo; /* %s", "SQL": "INSERT INTO todo (task) VALUES ($1), ($2), ($3)"}$j$),
 ('CREATE', '2', '{}', '{"id": 2, "task": "Eat", "is_completed": false}',
- $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "100% \"done\" */ it's", "SQL": "INSERT INTO todo (task) VALUES ($1), ($2), ($3)"}$j$),
+ $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "it's 100% \"done\" */ DROP TABLE todo; /* %s", "SQL": "INSERT INTO todo (task) VALUES ($1), ($2), ($3)"}$j$),
 ('CREATE', '3', '{}', '{"id": 3, "task": "Repeat", "is_completed": false}',
- $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "100% \"done\" */ it's", "SQL": "INSERT INTO todo (task) VALUES ($1), ($2), ($3)"}$j$),
+ $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "it's 100% \"done\" */ DROP TABLE todo; /* %s", "SQL": "INSERT INTO todo (task) VALUES ($1), ($2), ($3)"}$j$),
 ('UPDATE', '1', '{"id": 1, "task": "Sleep", "is_completed": false}', '{"id": 1, "task": "Sleep", "is_completed": true}',
  $j${"user_id": 42, "endpoint": "/todo/bulk", "method": "PATCH", "SQL": "UPDATE todo SET is_completed = true WHERE id = ANY($1)"}$j$),
 ('UPDATE', '2', '{"id": 2, "task": "Eat", "is_completed": false}', '{"id": 2, "task": "Eat", "is_completed": true}',

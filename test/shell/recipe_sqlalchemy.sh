@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # examples/recipes/sqlalchemy with SQLAlchemy 1.4 and psycopg2, once per way of attaching the
 # context (statement comment, bemi_set_context in the transaction): two requests with their own
-# contexts (one with */, quotes and % in a value), a multi-row UPDATE and a DELETE, then a write
+# contexts (one with */, /*, quotes and % in a value), a multi-row UPDATE and a DELETE, then a write
 # outside any request on the same pooled connection. Each change must carry exactly its own
 # request's context and statement, the last one none; history and as_of must read it back.
 set -euo pipefail
@@ -25,11 +25,11 @@ for attach in comment transaction; do
         bemi_fail "app.py $attach: $(cat "$work/out")"
     recipe_assert_changes "$DB" <<'SQL'
 ('CREATE', '1', '{}', '{"id": 1, "task": "Sleep", "is_completed": false}',
- $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "100% \"done\" */ it's", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'),('Eat'),('Repeat') RETURNING todo.id"}$j$),
+ $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "it's 100% \"done\" */ DROP TABLE todo; /* %s", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'),('Eat'),('Repeat') RETURNING todo.id"}$j$),
 ('CREATE', '2', '{}', '{"id": 2, "task": "Eat", "is_completed": false}',
- $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "100% \"done\" */ it's", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'),('Eat'),('Repeat') RETURNING todo.id"}$j$),
+ $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "it's 100% \"done\" */ DROP TABLE todo; /* %s", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'),('Eat'),('Repeat') RETURNING todo.id"}$j$),
 ('CREATE', '3', '{}', '{"id": 3, "task": "Repeat", "is_completed": false}',
- $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "100% \"done\" */ it's", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'),('Eat'),('Repeat') RETURNING todo.id"}$j$),
+ $j${"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "it's 100% \"done\" */ DROP TABLE todo; /* %s", "SQL": "INSERT INTO todo (task) VALUES ('Sleep'),('Eat'),('Repeat') RETURNING todo.id"}$j$),
 ('UPDATE', '1', '{"id": 1, "task": "Sleep", "is_completed": false}', '{"id": 1, "task": "Sleep", "is_completed": true}',
  $j${"user_id": 42, "endpoint": "/todo/bulk", "method": "PATCH", "SQL": "UPDATE todo SET is_completed=true WHERE todo.id IN (1, 2)"}$j$),
 ('UPDATE', '2', '{"id": 2, "task": "Eat", "is_completed": false}', '{"id": 2, "task": "Eat", "is_completed": true}',

@@ -4,7 +4,7 @@
 
 -- Request 1: user 187234 adds three todos.
 BEGIN;
-SELECT bemi_set_context('{"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "100% \"done\" */ it''s"}', true);
+SELECT bemi_set_context('{"user_id": 187234, "endpoint": "/todo", "method": "POST", "note": "it''s 100% \"done\" */ DROP TABLE todo; /* %s"}', true);
 INSERT INTO todo (task) VALUES ('Sleep'), ('Eat'), ('Repeat');
 COMMIT;
 

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 import bemi_psycopg
 
-NOTE = "100% \"done\" */ it's"
+NOTE = "it's 100% \"done\" */ DROP TABLE todo; /* %s"
 
 
 def requests(conn):

@@ -29,7 +29,7 @@ if attach == "comment":
 else:
     bemi_context.set_in_transaction(Session)
 
-with bemi_context.bound(user_id=187234, endpoint="/todo", method="POST", note="100% \"done\" */ it's"):
+with bemi_context.bound(user_id=187234, endpoint="/todo", method="POST", note="it's 100% \"done\" */ DROP TABLE todo; /* %s"):
     with Session(engine) as session, session.begin():
         session.add_all([Todo(task="Sleep"), Todo(task="Eat"), Todo(task="Repeat")])
 
