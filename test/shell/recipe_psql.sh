@@ -39,35 +39,35 @@ recipe_assert_changes "$DB" <<'SQL'
 SQL
 
 recipe_assert_output recipe.sql "$work/out" <<'OUT'
- bemi_set_context 
+ bemi_set_context
 ------------------
- 
+
 (1 row)
 
- bemi_set_context 
+ bemi_set_context
 ------------------
- 
+
 (1 row)
 
- sync 
+ sync
 ------
  t
 (1 row)
 
- operation |                                  diff                                   | user_id |                              sql                              
+ operation |                                  diff                                   | user_id |                              sql
 -----------+-------------------------------------------------------------------------+---------+---------------------------------------------------------------
  CREATE    | {"id": [null, 2], "task": [null, "Eat"], "is_completed": [null, false]} | 187234  | INSERT INTO todo (task) VALUES ('Sleep'), ('Eat'), ('Repeat')
  UPDATE    | {"is_completed": [false, true]}                                         | 42      | UPDATE todo SET is_completed = true WHERE id IN (1, 2)
 (2 rows)
 
- id |  task  | is_completed 
+ id |  task  | is_completed
 ----+--------+--------------
   1 | Sleep  | f
   2 | Eat    | f
   3 | Repeat | f
 (3 rows)
 
- table | primary_key | operation 
+ table | primary_key | operation
 -------+-------------+-----------
  todo  | 1           | UPDATE
  todo  | 2           | UPDATE
