@@ -8,6 +8,11 @@
 #   bemi_cluster_stop                  immediate stop (idempotent, never fails)
 #   bemi_cluster_running               true if the postmaster is alive
 #
+# Extra clusters (a test that needs a second server, or one configured otherwise):
+#   bemi_extra_cluster_start DIR       initdb into DIR/data, start; prints the port (socket in DIR)
+#   bemi_extra_cluster_restart DIR PORT
+#   bemi_extra_cluster_stop DIR        immediate stop and rm -rf DIR (idempotent, never fails)
+#
 # Test helpers (used by test/shell/*.sh, need PGHOST/PGPORT/... in env):
 #   bemi_fail MSG...                   print "FAIL: MSG" to stderr and exit 1
 #   bemi_sql  SQL                      run SQL, print unaligned tuples-only result
@@ -173,6 +178,46 @@ bemi_cluster_stop() {
         sleep 0.2
     done
     echo "cluster.sh: WARNING: postmaster $pid is still running" >&2
+    return 0
+}
+
+# ---------------------------------------------------------------- extra clusters
+# Each runs in a subshell, so the main cluster's BEMI_TEST_* and PG* stay as they are. They
+# take BEMI_SHARED_PRELOAD and BEMI_TEST_EXTRA_CONF like the main cluster (later lines of
+# postgresql.conf win, so the extra conf can undo what bemi_cluster_init writes).
+_bemi_extra_env() {
+    export BEMI_TEST_TMPROOT=$1 BEMI_TEST_DATADIR=$1/data BEMI_TEST_SOCKDIR=$1 BEMI_TEST_SERVER_LOG=$1/server.log
+}
+
+bemi_extra_cluster_start() {
+    local dir=$1
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    [[ $EUID -ne 0 ]] || chown postgres "$dir"
+    (
+        unset BEMI_TEST_PORT
+        bemi_cluster_init "$dir" >/dev/null || exit 1
+        bemi_cluster_start >/dev/null || exit 1
+        echo "$PGPORT"
+    )
+}
+
+bemi_extra_cluster_restart() {
+    (
+        _bemi_extra_env "$1"
+        export BEMI_TEST_PORT=$2
+        bemi_cluster_stop
+        bemi_cluster_start >/dev/null
+    )
+}
+
+bemi_extra_cluster_stop() {
+    [[ -d $1 ]] || return 0
+    (
+        _bemi_extra_env "$1"
+        bemi_cluster_stop
+    )
+    rm -rf "$1"
     return 0
 }
 

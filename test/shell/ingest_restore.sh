@@ -20,14 +20,11 @@ DST2=bemi_restore_dst2
 work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}/restore
 bindir=$(bemi_pg_bindir)
 blocker=
-extra_clusters=()
 cleanup() {
     [[ -z $blocker ]] || kill "$blocker" 2>/dev/null || true
     local d
-    for d in "${extra_clusters[@]}"; do
-        bemi_as_pg "$bindir/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
-        rm -rf "$(dirname "$d")"
-    done
+    bemi_extra_cluster_stop "$work/s"
+    bemi_extra_cluster_stop "$work/t"
     for d in $SRC $DST1 $DST2; do bemi_drop_capture_db "$d" none; done
 }
 trap cleanup EXIT
@@ -148,6 +145,7 @@ PGOPTIONS='-c bemi.restoring=on' bemi_as_pg "$bindir/pg_restore" -h "$PGHOST" -p
     bemi_fail "A2: the capture started before the restore ended (the race was not forced)"
 psql -X -q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(600)'" >/dev/null
 wait "$blocker" 2>/dev/null || true
+bindir=$(bemi_pg_bindir)
 blocker=
 check_restored "$PGPORT" "$DST2" "$src_changes" "$src_history" "${src_history%% *}" 20 "same server, restore first"
 [[ $(psql -X -A -t -d "$DST2" -c "SELECT event FROM bemi._own_capture_history") == gap ]] ||
@@ -156,22 +154,8 @@ check_restored "$PGPORT" "$DST2" "$src_changes" "$src_history" "${src_history%% 
 # ---------------------------------------------------------------- B: another cluster
 # Two fresh clusters: the source's changes are made after burning transaction ids and WAL
 # segments, at ids and positions the target, after its restore, goes through again.
-start_extra() { # dir -> prints its port
-    local dir=$1
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    [[ $EUID -ne 0 ]] || chown postgres "$dir"
-    (
-        unset BEMI_TEST_PORT
-        bemi_cluster_init "$dir" >/dev/null || exit 1
-        bemi_cluster_start >/dev/null || exit 1
-        echo "$PGPORT"
-    )
-}
-extra_clusters+=("$work/s/data")
-sport=$(BEMI_SHARED_PRELOAD=bemi start_extra "$work/s") && [[ -n $sport ]] || bemi_fail "could not start the source cluster"
-extra_clusters+=("$work/t/data")
-tport=$(BEMI_SHARED_PRELOAD=bemi start_extra "$work/t") && [[ -n $tport ]] || bemi_fail "could not start the target cluster"
+sport=$(BEMI_SHARED_PRELOAD=bemi bemi_extra_cluster_start "$work/s") && [[ -n $sport ]] || bemi_fail "could not start the source cluster"
+tport=$(BEMI_SHARED_PRELOAD=bemi bemi_extra_cluster_start "$work/t") && [[ -n $tport ]] || bemi_fail "could not start the target cluster"
 on_s() { PGHOST=$work/s psql -X -q -A -t -v ON_ERROR_STOP=1 -p "$sport" "$@"; }
 on_t() { PGHOST=$work/t psql -X -q -A -t -v ON_ERROR_STOP=1 -p "$tport" "$@"; }
 on_s -c "CREATE DATABASE app" >/dev/null
