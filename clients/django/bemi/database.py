@@ -8,7 +8,7 @@ import sys
 from django.apps import apps
 from django.conf import settings
 from django.core.management.base import CommandError
-from django.db import connections
+from django.db import DatabaseError, connections
 
 
 class BemiNotReady(CommandError):
@@ -32,7 +32,9 @@ def _libraries(value):
 
 
 def _with_bemi(value):
-    return ", ".join(_libraries(value) + ["bemi"])
+    # A list setting takes one quoted string per element: ALTER SYSTEM SET x = 'a, b' would
+    # set the single library "a, b".
+    return ", ".join(_quote_literal(name) for name in _libraries(value) + ["bemi"])
 
 
 def _quote_literal(text):
@@ -67,21 +69,22 @@ class State:
             problems.append(("wal_level is %s, bemi reads the WAL's logical records" % self.wal_level,
                              "ALTER SYSTEM SET wal_level = logical;  -- then restart PostgreSQL"))
         if self.preload is not None:
-            preloaded, value = "bemi" in _libraries(self.preload), _quote_literal(_with_bemi(self.preload))
+            preloaded, value = "bemi" in _libraries(self.preload), _with_bemi(self.preload)
         else:  # not readable by this role
-            preloaded, value = self.bemi_loaded, "'<what SHOW shared_preload_libraries shows>, bemi'"
+            preloaded, value = self.bemi_loaded, "<each library SHOW shared_preload_libraries shows, quoted>, 'bemi'"
         if not preloaded:
             problems.append(("bemi is not in shared_preload_libraries (its hooks and workers start with the server)",
                              "ALTER SYSTEM SET shared_preload_libraries = %s;  -- then restart PostgreSQL" % value))
         if self.output_plugins is not None and "bemi" not in _libraries(self.output_plugins):
             problems.append(("bemi is not in output_plugin_libraries (this server lets only listed libraries decode)",
                              "ALTER SYSTEM SET output_plugin_libraries = %s;  -- then restart PostgreSQL"
-                             % _quote_literal(_with_bemi(self.output_plugins))))
+                             % _with_bemi(self.output_plugins)))
         return problems
 
     def database_problems(self):
         problems = []
-        if self.installed is None:
+        # A superuser creates the extension itself once the server is configured.
+        if self.installed is None and not (self.superuser and self.available is not None):
             if self.available is None:
                 problems.append(("bemi is not installed on the database server (no bemi.control)",
                                  "-- on the server: docker/install.sh (or make && make install) from bemi's checkout"))
@@ -120,7 +123,7 @@ def install(using="default", out=None):
     problems += state.database_problems()
     if problems:
         raise BemiNotReady(explain(problems, state.database))
-    out.write("  bemi: extension %s %s in database %s\n"
+    out.write("\n  bemi: extension %s %s in database %s\n"
               % (state.installed, "created" if created else "present", state.database))
     set_replica_identity_full(using, out)
     wait_for_capture(using)
@@ -129,7 +132,11 @@ def install(using="default", out=None):
 
 def wait_for_capture(using="default", timeout="30 seconds"):
     with connections[using].cursor() as cursor:
-        if not _one(cursor, "SELECT bemi.sync(%s::interval)", [timeout]):
+        try:
+            synced = _one(cursor, "SELECT bemi.sync(%s::interval)", [timeout])
+        except DatabaseError as exc:  # e.g. no worker slot: the server's message says what to do
+            raise BemiNotReady("bemi's capture is not running in this database: %s" % str(exc).strip()) from exc
+        if not synced:
             status = _one(cursor, "SELECT row_to_json(s)::text FROM bemi.status s") if _can_read_status(cursor) else None
             raise BemiNotReady("bemi's capture did not start or catch up within %s (bemi.status: %s)"
                                % (timeout, status or "not readable by this role"))
@@ -142,7 +149,7 @@ def _can_read_status(cursor):
 def uninstall(using="default", out=None):
     """The backward step: the extension holds the audit trail, so it stays."""
     out = out or sys.stdout
-    out.write("  bemi: kept the extension bemi and its audit trail (bemi.changes): dropping it would delete "
+    out.write("\n  bemi: kept the extension bemi and its audit trail (bemi.changes): dropping it would delete "
               "the trail.\n  bemi: to remove both, a superuser runs: DROP EXTENSION bemi;\n"
               "  bemi: tables keep REPLICA IDENTITY FULL.\n")
 
