@@ -37,9 +37,13 @@ def sent_without_comment(sql):
 
 
 def call(client, method, path, body=None, **extra):
-    """One request through the test client; returns (status, JSON body, statements sent)."""
+    """One request through the test client; returns (status, JSON body, statements sent).
+    A GET's body is its query string."""
+    if method == "get":
+        body, data = None, body
+    else:
+        data = json.dumps(body) if body is not None else ""
     with CaptureQueriesContext(connection) as queries:
-        response = getattr(client, method)(path, data=json.dumps(body) if body is not None else "",
-                                           content_type="application/json", **extra)
+        response = getattr(client, method)(path, data=data, content_type="application/json", **extra)
     payload = json.loads(response.content) if response["Content-Type"] == "application/json" else None
     return response.status_code, payload, [q["sql"] for q in queries.captured_queries]

@@ -10,17 +10,17 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
 source "$here/../lib/cluster.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/pgbouncer.sh
+source "$here/../lib/pgbouncer.sh"
 
 DB=bemi_pooling
 SLOT=pooling_slot
 CLIENTS=${BEMI_POOL_CLIENTS:-6}
 TXNS=${BEMI_POOL_TXNS:-60}
 work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
-chmod 777 "$work"
-bouncer_pid=
 
 cleanup() {
-    [[ -z $bouncer_pid ]] || kill "$bouncer_pid" 2>/dev/null || true
+    bemi_pgbouncer_stop "$work"
     bemi_drop_capture_db "$DB" "$SLOT"
 }
 trap cleanup EXIT
@@ -35,36 +35,9 @@ CREATE TABLE items (id serial PRIMARY KEY, client int NOT NULL, n int NOT NULL, 
 SQL
 psql -X -q -d "$DB" -c "SELECT pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null
 
-# PgBouncer on a free port, two server connections for all clients.
-port=$(_bemi_pick_port)
-cat >"$work/pgbouncer.ini" <<EOF
-[databases]
-$DB = host=$PGHOST port=$PGPORT dbname=$DB user=postgres
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $port
-unix_socket_dir =
-auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = transaction
-default_pool_size = 2
-max_client_conn = 100
-server_reset_query =
-logfile = $work/pgbouncer.log
-pidfile = $work/pgbouncer.pid
-EOF
-echo '"postgres" ""' >"$work/userlist.txt"
-chmod 644 "$work/pgbouncer.ini" "$work/userlist.txt"
-bemi_as_pg /usr/sbin/pgbouncer -d "$work/pgbouncer.ini"
-for _ in $(seq 1 50); do
-    [[ -s $work/pgbouncer.pid ]] && break
-    sleep 0.1
-done
-bouncer_pid=$(cat "$work/pgbouncer.pid")
-for _ in $(seq 1 50); do
-    psql -X -q -h 127.0.0.1 -p "$port" -d "$DB" -c "SELECT 1" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+# PgBouncer: two server connections for all clients.
+bemi_pgbouncer_start "$work" "$DB" 2
+port=$BEMI_PGBOUNCER_PORT
 
 # Each client: most transactions set a local context; every fifth sets none.
 client() {
