@@ -18,6 +18,8 @@ if [[ "${1:-}" == "--tests" ]]; then
     # comes from Debian only where the machine has none (its packages come from the npm registry).
     packages+=(python3-sqlalchemy python3-psycopg ruby-activerecord ruby-pg)
     command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+    # The Django app's tests install clients/django offline into a venv over Debian's Django.
+    packages+=(python3-venv python3-pip python3-setuptools python3-wheel)
 fi
 
 if [[ $(id -u) -ne 0 ]]; then
