@@ -34,7 +34,7 @@ INI
     bemi_as_pg /usr/sbin/pgbouncer -d "$dir/pgbouncer.ini" || bemi_fail "PgBouncer did not start"
     for _ in $(seq 1 50); do
         psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d "$db" -c "SELECT 1" >/dev/null 2>&1 && {
-            BEMI_PGBOUNCER_PORT=$port
+            export BEMI_PGBOUNCER_PORT=$port
             return 0
         }
         sleep 0.1

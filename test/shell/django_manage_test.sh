@@ -27,7 +27,7 @@ for args in "" "--parallel 2"; do
     # shellcheck disable=SC2086  # $args is zero or two words
     out=$(cd "$(bemi_django_example)" && TODO_DATABASE=$DB "$python" manage.py test --noinput -v 1 $args 2>&1) ||
         bemi_fail "manage.py test $args failed:"$'\n'"$out"
-    grep -qx "Ran 3 tests in .*" <<<"$out" && grep -qx "OK" <<<"$out" ||
+    { grep -qx "Ran 3 tests in .*" <<<"$out" && grep -qx "OK" <<<"$out"; } ||
         bemi_fail "manage.py test $args did not run the 3 tests:"$'\n'"$out"
     left=$(test_dbs)
     [[ -z $left ]] || bemi_fail "manage.py test $args left test databases behind: $left"

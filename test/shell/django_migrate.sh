@@ -19,7 +19,7 @@ ROLE=django_mig_role
 bad=$BEMI_TEST_TMPDIR/bad
 cleanup() {
     bemi_extra_cluster_stop "$bad"
-    for db in $SU_DB $OFF_DB $APP_DB; do bemi_django_drop_db $db; done
+    for db in $SU_DB $OFF_DB $APP_DB; do bemi_django_drop_db "$db"; done
     psql -X -q -c "DROP ROLE IF EXISTS $ROLE" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
