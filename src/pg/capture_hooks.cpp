@@ -13,6 +13,7 @@
 #include "pg/actor.hpp"
 #include "pg/boundary.hpp"
 #include "pg/compat.hpp"
+#include "pg/database_commands.hpp"
 #include "pg/settings.hpp"
 #include "pg/workers.hpp"
 
@@ -346,27 +347,6 @@ bool utility_modifies_rows(const Node *statement) {
     return IsA(statement, TruncateStmt);
 }
 
-// DROP DATABASE is refused while bemi's worker is connected: say what to do about it.
-void check_drop_database(const Node *statement) {
-    if (!IsA(statement, DropdbStmt))
-        return;
-    const auto *drop = reinterpret_cast<const DropdbStmt *>(statement);
-    ListCell *cell;
-    foreach (cell, drop->options) {
-        // WITH (FORCE) terminates every session, the worker included; its slot goes with
-        // the database.
-        if (strcmp(static_cast<DefElem *>(lfirst(cell))->defname, "force") == 0)
-            return;
-    }
-    Oid database = get_database_oid(drop->dbname, true);
-    if (OidIsValid(database) && ingest_worker_serves(database))
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("database \"%s\" is being captured by bemi", drop->dbname),
-                        errdetail("bemi's ingestion worker and its replication slot use the database."),
-                        errhint("Run DROP EXTENSION bemi in database \"%s\" first, then drop the database.",
-                                drop->dbname)));
-}
-
 // ALTER DATABASE ... RENAME is refused while any other session is connected, and bemi's worker
 // always is (and the launcher starts it again when it is only terminated): say so, and how.
 void check_rename_database(const Node *statement) {
@@ -392,8 +372,8 @@ void bemi_process_utility(PlannedStmt *pstmt, const char *query_string, bool rea
                           ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *query_env,
                           DestReceiver *dest, QueryCompletion *completion) {
     Node *statement = pstmt->utilityStmt;
-    check_drop_database(statement);
     check_rename_database(statement);
+    before_database_command(statement, context == PROCESS_UTILITY_TOPLEVEL);
     note_client_statement(query_string, pstmt->stmt_location, pstmt->stmt_len);
     if (utility_modifies_rows(statement))
         emit_context_message(query_string, pstmt->stmt_location, pstmt->stmt_len);
@@ -405,6 +385,7 @@ void bemi_process_utility(PlannedStmt *pstmt, const char *query_string, bool rea
         else
             standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest,
                                     completion);
+        after_database_command(statement);
     }
     PG_FINALLY();
     {

@@ -6,6 +6,11 @@
 
 #include "pg/postgres_headers.hpp"
 
+extern "C" {
+#include "catalog/pg_database.h"
+#include "utils/acl.h"
+}
+
 #if PG_VERSION_NUM < 140000 || PG_VERSION_NUM >= 190000
 #error "bemi supports PostgreSQL 14 to 18"
 #endif
@@ -72,6 +77,16 @@ inline XLogRecPtr log_transactional_message(const char *prefix, const char *mess
     return LogLogicalMessage(prefix, message, size, true, false);
 #else
     return LogLogicalMessage(prefix, message, size, true);
+#endif
+}
+
+// Whether role owns the database (or is a member of its owner), as DROP DATABASE checks it.
+// PostgreSQL 16 folded the per-catalog owner checks into object_ownercheck.
+inline bool database_owned_by(Oid database, Oid role) {
+#if PG_VERSION_NUM >= 160000
+    return object_ownercheck(DatabaseRelationId, database, role);
+#else
+    return pg_database_ownercheck(database, role);
 #endif
 }
 

@@ -75,6 +75,9 @@ struct Worker {
     TimestampTz last_full_step;
     TimestampTz last_orphan_check;
     long backoff_ms;
+    // Paused with catch-up (CREATE DATABASE ... TEMPLATE this database): store everything
+    // flushed before this position, then stop. Invalid until the worker notices the pause.
+    XLogRecPtr pause_target;
 };
 
 Worker W;
@@ -89,13 +92,15 @@ uint32 lsn_lo(XLogRecPtr lsn) {
 
 // ---------------------------------------------------------------- shared memory
 
-// Registers this process in its database's entry. False when another worker is attached.
+// Registers this process in its database's entry. False when another worker is attached, or
+// when the database is paused (being dropped or copied): a worker started just before the
+// pause must not connect to it.
 bool attach() {
     if (shared == nullptr)
         return false;
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     DatabaseEntry *e = find_or_add_entry(W.database);
-    bool ok = e != nullptr && e->pid == 0;
+    bool ok = e != nullptr && e->pid == 0 && e->pause_count == 0;
     if (ok) {
         e->pid = MyProcPid;
         e->latch = MyLatch;
@@ -125,6 +130,10 @@ void detach(int, Datum) {
             e->confirmed = InvalidXLogRecPtr;
             e->capture_start = InvalidXLogRecPtr;
             set_state(e, e->wanted ? WorkerState::kRestarting : WorkerState::kStopped);
+        } else if (e->pause_count > 0) {
+            // Stopped for a pause: no restart delay, the launcher starts a worker as soon as
+            // the pause is lifted (the database survived the command).
+            set_state(e, WorkerState::kPaused);
         } else {
             const TimestampTz soon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
             if (e->not_before < soon)
@@ -217,6 +226,33 @@ void quiet_decoding_messages(ErrorData *edata) {
     }
     if (prev_emit_log_hook)
         prev_emit_log_hook(edata);
+}
+
+// True when this worker should stop now for a pause (database_commands.cpp). A catch-up pause
+// first lets the loop store everything flushed when the pause was noticed; a worker that has
+// not started capturing, or whose last turn failed, has nothing it can add and stops at once.
+bool should_stop_for_pause(bool last_failed) {
+    LWLockAcquire(shared->lock, LW_SHARED);
+    const bool paused = W.entry->pause_count > 0;
+    const bool catch_up = W.entry->pause_catch_up;
+    LWLockRelease(shared->lock);
+    if (!paused) {
+        W.pause_target = InvalidXLogRecPtr;
+        return false;
+    }
+    if (!catch_up || !W.ready || last_failed)
+        return true;
+    if (W.pause_target == InvalidXLogRecPtr)
+        W.pause_target = GetFlushRecPtr(nullptr);
+    return W.confirmed >= W.pause_target;
+}
+
+// Leaves for a pause: detach() marks the entry paused. Between turns, so no transaction, slot
+// or origin progress is in the middle of anything; the origin and slot stay for the resume.
+[[noreturn]] void stop_for_pause() {
+    ereport(LOG, (errmsg("bemi: ingestion worker of database %u paused: the database is being dropped or copied",
+                         W.database)));
+    proc_exit(0);
 }
 
 // ---------------------------------------------------------------- transactions and SPI
@@ -430,6 +466,30 @@ bool history_from_elsewhere() {
     return DatumGetBool(column(1));
 }
 
+// True when the latest history not recorded here was recorded in another database of this
+// cluster: this database is a copy of it (CREATE DATABASE ... TEMPLATE, or a dump of it restored
+// here). Then its WAL is ours: *stored_end receives the commit position of the last change the
+// copied capture stored (its start point if it stored none), after which the copy's trail ends,
+// and source (kNameLength) that database's name as recorded.
+bool copied_in_this_cluster(XLogRecPtr *stored_end, char *source) {
+    const int n = run("SELECT h.database::pg_catalog.text, coalesce('0/0'::pg_catalog.pg_lsn OPERATOR(pg_catalog.+) "
+                      "(SELECT pg_catalog.max(c.commit_position) FROM bemi.changes c "
+                      "WHERE c.capture OPERATOR(pg_catalog.=) h.capture), h.consistent_point, h.gap_from) "
+                      "FROM bemi.capture_history h "
+                      "WHERE NOT EXISTS (SELECT FROM bemi._own_capture_history o WHERE o.id OPERATOR(pg_catalog.=) h.id) "
+                      "AND h.system_identifier OPERATOR(pg_catalog.=) "
+                      "(SELECT c.system_identifier FROM pg_catalog.pg_control_system() c) "
+                      "AND NOT EXISTS (SELECT FROM bemi.capture_history l WHERE l.id OPERATOR(pg_catalog.>) h.id "
+                      "AND NOT EXISTS (SELECT FROM bemi._own_capture_history o WHERE o.id OPERATOR(pg_catalog.=) l.id))",
+                      0, nullptr, nullptr, SPI_OK_SELECT);
+    if (n == 0)
+        return false;
+    char *name = TextDatumGetCString(column(1));
+    strlcpy(source, name, kNameLength);
+    *stored_end = column_isnull(2) ? InvalidXLogRecPtr : DatumGetLSN(column(2));
+    return true;
+}
+
 // Where CREATE EXTENSION (or the upgrade to this version) asked for capture: the extension
 // script records it in bemi._capture_requested (not dumped), consumed here. Invalid if none.
 XLogRecPtr take_capture_request() {
@@ -458,12 +518,24 @@ void record_capture_start(History before, XLogRecPtr stopped_at, XLogRecPtr cons
     if (before == History::kStopped) {
         record_event("gap", consistent, stopped_at, consistent, "capture restarted with a new replication slot");
     } else if (history_from_elsewhere()) {
-        // Restored or upgraded: the changes between the end of the earlier life's capture and
-        // this point (none if bemi.sync() ran before the dump or the stop) are not captured;
-        // where the earlier one ended lies in another cluster's WAL.
-        record_event("gap", consistent, InvalidXLogRecPtr, consistent,
-                     "capture restarted in a restored or upgraded database: the earlier capture's rows come "
-                     "from another cluster or database");
+        // Restored, upgraded or copied: the changes between the end of the earlier life's
+        // capture and this point (none if bemi.sync() ran before the dump or the stop) are not
+        // captured. Where the earlier one ended lies in another cluster's WAL, unless the
+        // trail was copied from a database of this cluster: then it is known.
+        XLogRecPtr stored_end = InvalidXLogRecPtr;
+        char source[kNameLength];
+        if (copied_in_this_cluster(&stored_end, source)) {
+            char detail[256 + kNameLength];
+            snprintf(detail, sizeof detail,
+                     "capture started in a copy of database \"%s\" (CREATE DATABASE ... TEMPLATE, or a restore in "
+                     "this cluster): the earlier capture's rows are that database's history up to the copy",
+                     source);
+            record_event("gap", consistent, stored_end, consistent, detail);
+        } else {
+            record_event("gap", consistent, InvalidXLogRecPtr, consistent,
+                         "capture restarted in a restored or upgraded database: the earlier capture's rows come "
+                         "from another cluster or database");
+        }
     } else if (requested != InvalidXLogRecPtr) {
         record_event("capture_started", consistent, requested, consistent,
                      how ? how
@@ -710,13 +782,17 @@ BEMI_BGWORKER_MAIN(bemi_ingest_worker_main) {
     SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_SESSION);
     SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_SESSION);
 
+    bool last_failed = false;
     for (;;) {
         CHECK_FOR_INTERRUPTS();
         if (ConfigReloadPending) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
         }
+        if (should_stop_for_pause(last_failed))
+            stop_for_pause();
         const Outcome outcome = guarded_step();
+        last_failed = outcome == kFailed;
         long sleep_ms = kPollMs;
         if (outcome == kFailed) {
             W.backoff_ms = W.backoff_ms == 0 ? kMinBackoffMs : W.backoff_ms * 2;
@@ -741,6 +817,8 @@ BEMI_BGWORKER_MAIN(bemi_ingest_worker_main) {
                 (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION);
                 ResetLatch(MyLatch);
                 CHECK_FOR_INTERRUPTS();
+                if (should_stop_for_pause(true))
+                    stop_for_pause();
                 if (ConfigReloadPending) {
                     ConfigReloadPending = false;
                     ProcessConfigFile(PGC_SIGHUP);

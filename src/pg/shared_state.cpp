@@ -93,7 +93,7 @@ DatabaseEntry *find_or_add_entry(Oid database) {
             reusable = e;
             break;
         }
-        if (!reusable && !e->wanted && !e->request_pending && e->pid == 0)
+        if (!reusable && !e->wanted && !e->request_pending && e->pid == 0 && e->pause_count == 0)
             reusable = e;
     }
     if (!reusable)
@@ -122,6 +122,7 @@ const char *state_name(WorkerState state) {
     case WorkerState::kStopping: return "stopping";
     case WorkerState::kStopped: return "stopped";
     case WorkerState::kRestarting: return "restarting";
+    case WorkerState::kPaused: return "paused: database being dropped or copied";
     }
     return "unknown";
 }

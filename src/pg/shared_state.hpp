@@ -32,6 +32,7 @@ enum class WorkerState {
     kStopping,        // the extension was dropped: dropping slot and origin
     kStopped,         // the extension is gone
     kRestarting,      // the worker exited; the launcher starts another
+    kPaused,          // DROP DATABASE or CREATE DATABASE ... TEMPLATE of this database runs
 };
 const char *state_name(WorkerState state);
 
@@ -68,6 +69,13 @@ struct DatabaseEntry {
     // nor its marker row could store, last_error says why); invalid while nothing is stalled.
     // bemi.skip_transaction() skips exactly this transaction.
     XLogRecPtr stalled_at;
+
+    // DROP DATABASE, or CREATE DATABASE ... TEMPLATE this database, is running
+    // (database_commands.cpp): while pause_count > 0 the launcher starts no worker, a worker
+    // about to attach exits, and the attached one stops at its next turn. With
+    // pause_catch_up (a template copy) it first stores what was flushed when it noticed.
+    int pause_count;
+    bool pause_catch_up;
 };
 
 struct SharedState {
