@@ -1,6 +1,7 @@
 // SQL-callable functions of the ingestion workers (sql/bemi--0.1--0.2.sql: ingestion and status):
 //   bemi._request_worker()  the extension script asks for a worker, started when it commits
 //   bemi._worker_status()   this database's entry in shared memory (view bemi.status)
+//   bemi._worker_entries()  every database's entry (sql/0.3/70-worker-entries.sql)
 //   bemi.sync(timeout)      waits until everything written before the call is in bemi.changes
 #include "pg/boundary.hpp"
 #include "pg/shared_state.hpp"
@@ -257,6 +258,55 @@ BEMI_FUNCTION(bemi_worker_status) {
     }
     HeapTuple tuple = heap_form_tuple(desc, values, nulls);
     PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+// One row per database in shared memory. The entries are copied under the lock at the first
+// call and returned one by one.
+BEMI_FUNCTION(bemi_worker_entries) {
+    struct Row {
+        Oid database;
+        WorkerState state;
+        pid_t pid;
+        bool wanted;
+        int pauses;
+    };
+    struct Rows {
+        Row *rows;
+        int count;
+    };
+    FuncCallContext *call;
+    if (SRF_IS_FIRSTCALL()) {
+        call = SRF_FIRSTCALL_INIT();
+        const MemoryContext old = MemoryContextSwitchTo(call->multi_call_memory_ctx);
+        TupleDesc desc;
+        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+            elog(ERROR, "bemi._worker_entries: return type must be a row type");
+        call->tuple_desc = BlessTupleDesc(desc);
+        auto *rows = static_cast<Rows *>(palloc0(sizeof(Rows)));
+        if (shared != nullptr) {
+            rows->rows = static_cast<Row *>(palloc0(sizeof(Row) * shared->nentries));
+            LWLockAcquire(shared->lock, LW_SHARED);
+            for (int i = 0; i < shared->nentries; ++i) {
+                const DatabaseEntry *e = &shared->entries[i];
+                if (e->database == InvalidOid)
+                    continue;
+                rows->rows[rows->count++] = Row{e->database, e->state, e->pid, e->wanted, e->pause_count};
+            }
+            LWLockRelease(shared->lock);
+        }
+        call->user_fctx = rows;
+        MemoryContextSwitchTo(old);
+    }
+    call = SRF_PERCALL_SETUP();
+    const auto *rows = static_cast<const Rows *>(call->user_fctx);
+    if (call->call_cntr >= static_cast<uint64>(rows->count))
+        SRF_RETURN_DONE(call);
+    const Row &row = rows->rows[call->call_cntr];
+    Datum values[5] = {ObjectIdGetDatum(row.database), CStringGetTextDatum(state_name(row.state)),
+                       Int32GetDatum(row.pid), BoolGetDatum(row.wanted), Int32GetDatum(row.pauses)};
+    bool nulls[5] = {false, false, row.pid == 0, false, false};
+    HeapTuple tuple = heap_form_tuple(call->tuple_desc, values, nulls);
+    SRF_RETURN_NEXT(call, HeapTupleGetDatum(tuple));
 }
 
 BEMI_FUNCTION(bemi_sync) {
