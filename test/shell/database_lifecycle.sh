@@ -73,10 +73,16 @@ hold_connection() {
     done
     bemi_fail "the session holding $db did not connect"
 }
-release_connection() {
-    kill "$holder" 2>/dev/null || true
+release_connection() { # release_connection DB: ends the session (pg_sleep does not notice its client leave)
+    q postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$1' AND query = 'SELECT pg_sleep(120)'" >/dev/null
     wait "$holder" 2>/dev/null || true
     holder=
+    for _ in $(seq 1 100); do
+        [[ $(q postgres "SELECT count(*) FROM pg_stat_activity WHERE datname = '$1' AND backend_type = 'client backend'") == 0 ]] &&
+            return 0
+        sleep 0.05
+    done
+    bemi_fail "the session holding $1 did not end"
 }
 
 worker_pid() { # worker_pid DB: pid of its ingestion worker, empty if none
@@ -178,17 +184,17 @@ dropper=$!
 paused=
 for _ in $(seq 1 100); do
     paused=$(q "$HOME_DB" "SELECT state || '|' || pauses || '|' || (worker_pid IS NULL) FROM bemi._worker_entries() WHERE database_oid = $OID_X")
-    [[ $paused == "paused: database being dropped or copied|1|t" ]] && break
+    [[ $paused == "paused: database being dropped or copied|1|true" ]] && break
     sleep 0.05
 done
 check "the drop's pause is visible while PostgreSQL waits for the other session" "$paused" \
-    "paused: database being dropped or copied|1|t"
+    "paused: database being dropped or copied|1|true"
 wait "$dropper" || true
 dropper=
 [[ $(cat "$drop_out") == *"is being accessed by other users"* ]] ||
     bemi_fail "the drop with a session connected: $(cat "$drop_out")"
 echo "ok: the drop failed with PostgreSQL's error: $(head -n 1 "$drop_out")"
-release_connection
+release_connection "$X"
 as "$OWNER" "$X" "INSERT INTO public.t VALUES (400501, 'x after the failed drop')" >/dev/null
 check "x syncs after the failed drop" "$(q "$X" "SELECT bemi.sync()")" t
 check "x: nothing lost or doubled around the failed drop" \
@@ -215,5 +221,6 @@ check "z captures" "$(q "$Z" "SELECT bemi.sync()")" t
 OID_Z=$(q postgres "SELECT oid FROM pg_database WHERE datname = '$Z'")
 hold_connection "$OWNER" "$Z"
 as "$OWNER" postgres "DROP DATABASE $Z WITH (FORCE)" >/dev/null
-release_connection
+wait "$holder" 2>/dev/null || true
+holder=
 gone "$OID_Z" "the force-dropped database"
