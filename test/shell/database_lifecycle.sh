@@ -4,7 +4,7 @@
 #   1. a clone made while the worker still has changes to store: x's trail holds every change
 #      made before and after the clone exactly once; y's copied trail is x's as of the copy,
 #      complete; y gets a capture of its own (slot, origin, a gap row naming x) that stores
-#      y's new changes once and none of x's;
+#      y's new changes once and none of x's; a second clone right after it (--parallel 2) too;
 #   2. roles PostgreSQL does not let drop or copy x get PostgreSQL's errors, and x's worker is
 #      not even paused;
 #   3. a drop that fails (another session is connected) shows the pause while it waits, then
@@ -22,6 +22,7 @@ source "$here/../lib/cluster.sh"
 
 X=bemi_dbl_x
 Y=bemi_dbl_y
+Y2=bemi_dbl_y2
 Z=bemi_dbl_z
 HOME_DB=bemi_dbl_home # stays captured: bemi._worker_entries() is read from here
 OWNER=bemi_dbl_owner
@@ -52,7 +53,7 @@ cleanup() {
     [[ -n ${drop_out:-} ]] && rm -f "$drop_out"
     wait 2>/dev/null || true
     local db
-    for db in "$X" "$Y" "$Z" "$HOME_DB"; do
+    for db in "$X" "$Y" "$Y2" "$Z" "$HOME_DB"; do
         psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     done
     psql -X -q -d postgres -c "DROP ROLE IF EXISTS $OWNER" -c "DROP ROLE IF EXISTS $OTHER" >/dev/null 2>&1 || true
@@ -120,6 +121,13 @@ check "the worker has changes to store when the clone starts" \
 as "$OWNER" postgres "CREATE DATABASE $Y TEMPLATE $X" >/dev/null
 CLONED_AT=$(q postgres "SELECT pg_current_wal_insert_lsn()")
 OID_Y=$(q postgres "SELECT oid FROM pg_database WHERE datname = '$Y'")
+# A second clone at once, as Django's --parallel 2 makes them: x's worker, just resumed, is
+# paused again while it may still be starting.
+as "$OWNER" postgres "CREATE DATABASE $Y2 TEMPLATE $X" >/dev/null
+OID_Y2=$(q postgres "SELECT oid FROM pg_database WHERE datname = '$Y2'")
+check "the second clone captures" "$(q "$Y2" "SELECT bemi.sync()")" t
+check "the second clone's capture starts with a gap naming x" \
+    "$(q "$Y2" "SELECT event, detail LIKE '%copy of database \"$X\"%' FROM bemi._own_capture_history")" "gap|t"
 check "the clone holds every row" "$(q "$Y" "SELECT count(*) FROM public.t")" 100000
 check "the clone's copied trail holds every row's change" \
     "$(q "$Y" "SELECT count(*) FROM public.t WHERE NOT EXISTS (SELECT FROM bemi.changes c
@@ -207,11 +215,13 @@ check "x's shared entry is no longer paused" \
 # ------------------------------------------------------------------ 4. the owner drops both
 as "$OWNER" postgres "DROP DATABASE $Y" >/dev/null
 gone "$OID_Y" "the dropped clone"
+as "$OWNER" postgres "DROP DATABASE $Y2" >/dev/null
+gone "$OID_Y2" "the dropped second clone"
 as "$OWNER" postgres "DROP DATABASE $X" >/dev/null
 gone "$OID_X" "the dropped original"
 sleep 2 # the launcher must not start anything for them meanwhile
 check "no worker for either after a while" \
-    "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE datid IN ($OID_X, $OID_Y)")" 0
+    "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE datid IN ($OID_X, $OID_Y, $OID_Y2)")" 0
 check "the other database keeps capturing" "$(q "$HOME_DB" "SELECT bemi.sync()")" t
 
 # ------------------------------------------------------------------ 5. WITH (FORCE)
