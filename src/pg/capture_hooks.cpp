@@ -347,32 +347,10 @@ bool utility_modifies_rows(const Node *statement) {
     return IsA(statement, TruncateStmt);
 }
 
-// ALTER DATABASE ... RENAME is refused while any other session is connected, and bemi's worker
-// always is (and the launcher starts it again when it is only terminated): say so, and how.
-void check_rename_database(const Node *statement) {
-    if (!IsA(statement, RenameStmt))
-        return;
-    const auto *rename = reinterpret_cast<const RenameStmt *>(statement);
-    if (rename->renameType != OBJECT_DATABASE || rename->subname == nullptr)
-        return;
-    Oid database = get_database_oid(rename->subname, true);
-    if (OidIsValid(database) && ingest_worker_serves(database))
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("database \"%s\" is being captured by bemi", rename->subname),
-                        errdetail("bemi's ingestion worker is connected to the database, and a database cannot be "
-                                  "renamed while another session is."),
-                        errhint("Run ALTER DATABASE %s ALLOW_CONNECTIONS false (the launcher then does not restart "
-                                "the worker), end the worker with SELECT pg_terminate_backend(pid) FROM "
-                                "pg_stat_activity WHERE backend_type = 'bemi ingest worker' AND datname = %s, "
-                                "rename, then ALLOW_CONNECTIONS true: capture resumes with the same slot.",
-                                quote_identifier(rename->subname), quote_literal_cstr(rename->subname))));
-}
-
 void bemi_process_utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,
                           ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *query_env,
                           DestReceiver *dest, QueryCompletion *completion) {
     Node *statement = pstmt->utilityStmt;
-    check_rename_database(statement);
     before_database_command(statement, context == PROCESS_UTILITY_TOPLEVEL);
     note_client_statement(query_string, pstmt->stmt_location, pstmt->stmt_len);
     if (utility_modifies_rows(statement))

@@ -1,5 +1,5 @@
-// DROP DATABASE and CREATE DATABASE ... TEMPLATE of a captured database (see
-// database_commands.hpp and docs/ingestion.md).
+// DROP DATABASE, CREATE DATABASE ... TEMPLATE and ALTER DATABASE ... RENAME of a captured
+// database (see database_commands.hpp and docs/ingestion.md).
 //
 // The pause lives in the database's shared entry (pause_count): the launcher starts no worker,
 // a worker about to attach exits, the attached one stops at its next turn (after storing what
@@ -251,8 +251,23 @@ void drop_origin_of(Oid database) {
 
 void before_database_command(const Node *statement, bool top_level) {
     dropping = InvalidOid;
+    if (pause.active)
+        return;
+    if (IsA(statement, RenameStmt)) {
+        // Allowed in a transaction block: the pause then lasts until the block ends (the
+        // renamed database is locked against new connections until then anyway).
+        const auto *rename = reinterpret_cast<const RenameStmt *>(statement);
+        if (shared == nullptr || rename->renameType != OBJECT_DATABASE || rename->subname == nullptr)
+            return;
+        const Oid database = get_database_oid(rename->subname, true);
+        if (!OidIsValid(database) || database == MyDatabaseId || !database_owned_by(database, GetUserId()) ||
+            !has_createdb_privilege())
+            return;
+        pause_for_command(database, rename->subname, false);
+        return;
+    }
     // PostgreSQL runs neither inside a transaction block or a function: it says so itself.
-    if (!top_level || IsTransactionBlock() || pause.active)
+    if (!top_level || IsTransactionBlock())
         return;
     if (IsA(statement, DropdbStmt)) {
         const auto *drop = reinterpret_cast<const DropdbStmt *>(statement);

@@ -93,8 +93,8 @@ uint32 lsn_lo(XLogRecPtr lsn) {
 // ---------------------------------------------------------------- shared memory
 
 // Registers this process in its database's entry. False when another worker is attached, or
-// when the database is paused (being dropped or copied): a worker started just before the
-// pause must not connect to it.
+// when the database is paused (being dropped, copied or renamed): a worker started just before
+// the pause must not connect to it.
 bool attach() {
     if (shared == nullptr)
         return false;
@@ -250,7 +250,8 @@ bool should_stop_for_pause(bool last_failed) {
 // Leaves for a pause: detach() marks the entry paused. Between turns, so no transaction, slot
 // or origin progress is in the middle of anything; the origin and slot stay for the resume.
 [[noreturn]] void stop_for_pause() {
-    ereport(LOG, (errmsg("bemi: ingestion worker of database %u paused: the database is being dropped or copied",
+    ereport(LOG, (errmsg("bemi: ingestion worker of database %u paused: the database is being dropped, copied or "
+                         "renamed",
                          W.database)));
     proc_exit(0);
 }
@@ -476,11 +477,13 @@ bool copied_in_this_cluster(XLogRecPtr *stored_end, char *source) {
                       "(SELECT pg_catalog.max(c.commit_position) FROM bemi.changes c "
                       "WHERE c.capture OPERATOR(pg_catalog.=) h.capture), h.consistent_point, h.gap_from) "
                       "FROM bemi.capture_history h "
-                      "WHERE NOT EXISTS (SELECT FROM bemi._own_capture_history o WHERE o.id OPERATOR(pg_catalog.=) h.id) "
+                      "WHERE NOT EXISTS (SELECT FROM bemi._own_capture_history o "
+                      "WHERE o.id OPERATOR(pg_catalog.=) h.id) "
                       "AND h.system_identifier OPERATOR(pg_catalog.=) "
                       "(SELECT c.system_identifier FROM pg_catalog.pg_control_system() c) "
                       "AND NOT EXISTS (SELECT FROM bemi.capture_history l WHERE l.id OPERATOR(pg_catalog.>) h.id "
-                      "AND NOT EXISTS (SELECT FROM bemi._own_capture_history o WHERE o.id OPERATOR(pg_catalog.=) l.id))",
+                      "AND NOT EXISTS (SELECT FROM bemi._own_capture_history o "
+                      "WHERE o.id OPERATOR(pg_catalog.=) l.id))",
                       0, nullptr, nullptr, SPI_OK_SELECT);
     if (n == 0)
         return false;

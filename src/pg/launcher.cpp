@@ -233,7 +233,7 @@ long launcher_pass() {
         DatabaseEntry *e = &shared->entries[i];
         const Oid database = e->database;
         bool start = false;
-        // A paused database (being dropped or copied) gets no worker until its command ends.
+        // A paused database (being dropped, copied or renamed) gets no worker until its command ends.
         if (database != InvalidOid && e->wanted && e->pid == 0 && !in_flight && e->pause_count == 0) {
             const DatabaseInfo *db = database_info(database);
             if (db == nullptr || !db->usable) {

@@ -122,7 +122,7 @@ const char *state_name(WorkerState state) {
     case WorkerState::kStopping: return "stopping";
     case WorkerState::kStopped: return "stopped";
     case WorkerState::kRestarting: return "restarting";
-    case WorkerState::kPaused: return "paused: database being dropped or copied";
+    case WorkerState::kPaused: return "paused: database being dropped, copied or renamed";
     }
     return "unknown";
 }

@@ -192,11 +192,11 @@ dropper=$!
 paused=
 for _ in $(seq 1 100); do
     paused=$(q "$HOME_DB" "SELECT state || '|' || pauses || '|' || (worker_pid IS NULL) FROM bemi._worker_entries() WHERE database_oid = $OID_X")
-    [[ $paused == "paused: database being dropped or copied|1|true" ]] && break
+    [[ $paused == "paused: database being dropped, copied or renamed|1|true" ]] && break
     sleep 0.05
 done
 check "the drop's pause is visible while PostgreSQL waits for the other session" "$paused" \
-    "paused: database being dropped or copied|1|true"
+    "paused: database being dropped, copied or renamed|1|true"
 wait "$dropper" || true
 dropper=
 [[ $(cat "$drop_out") == *"is being accessed by other users"* ]] ||
