@@ -36,49 +36,61 @@ constexpr long kCooperativeStopMs = 2000;
 // How long a command waits for the worker to stop (after storing, for a template copy).
 constexpr long kStopTimeoutMs = 30000;
 
+// The pauses this backend holds until its transaction ends: DROP and CREATE DATABASE run
+// alone in theirs, but a transaction block may rename several databases.
+constexpr int kMaxPauses = 8;
 struct Pause {
-    bool active;      // this backend holds one pause (one command per transaction)
     Oid database;
     bool dropped;     // DROP DATABASE returned: at commit the database is gone
 };
-Pause pause = {false, InvalidOid, false};
+Pause pauses[kMaxPauses];
+int npauses = 0;
 bool callback_registered = false;
 
-void release_pause(bool committed) {
-    if (!pause.active)
+Pause *held_pause(Oid database) {
+    for (int i = 0; i < npauses; ++i)
+        if (pauses[i].database == database)
+            return &pauses[i];
+    return nullptr;
+}
+
+void release_pauses(bool committed) {
+    if (npauses == 0)
         return;
-    pause.active = false;
-    if (shared == nullptr)
-        return;
-    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    DatabaseEntry *e = find_entry(pause.database);
-    if (e != nullptr && e->pause_count > 0) {
-        --e->pause_count;
-        if (committed && pause.dropped) {
-            if (e->pid == 0)
-                clear_entry(e); // the database is gone: nothing of it stays in shared memory
-        } else if (e->pause_count == 0) {
-            e->pause_catch_up = false;
-            if (e->wanted) {
-                e->not_before = 0; // resume at once: this was no crash
-                set_state(e, WorkerState::kRestarting);
-            } else {
-                set_state(e, WorkerState::kNotRunning);
+    if (shared != nullptr) {
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        for (int i = 0; i < npauses; ++i) {
+            DatabaseEntry *e = find_entry(pauses[i].database);
+            if (e == nullptr || e->pause_count == 0)
+                continue;
+            --e->pause_count;
+            if (committed && pauses[i].dropped) {
+                if (e->pid == 0)
+                    clear_entry(e); // the database is gone: nothing of it stays in shared memory
+            } else if (e->pause_count == 0) {
+                e->pause_catch_up = false;
+                if (e->wanted) {
+                    e->not_before = 0; // resume at once: this was no crash
+                    set_state(e, WorkerState::kRestarting);
+                } else {
+                    set_state(e, WorkerState::kNotRunning);
+                }
             }
         }
+        LWLockRelease(shared->lock);
+        wake_launcher();
     }
-    LWLockRelease(shared->lock);
-    wake_launcher();
+    npauses = 0;
 }
 
 // Only shared memory and a latch: nothing here can fail, which matters at COMMIT.
 void pause_xact_callback(XactEvent event, void *) {
     switch (event) {
     case XACT_EVENT_COMMIT:
-        release_pause(true);
+        release_pauses(true);
         break;
     case XACT_EVENT_ABORT:
-        release_pause(false);
+        release_pauses(false);
         break;
     default:
         break;
@@ -108,9 +120,11 @@ bool is_template(Oid database) {
     return result;
 }
 
-// Pauses the database's capture, if bemi has an entry for it. Returns the pid of the worker
-// attached at that moment (0: none).
+// Pauses the database's capture, if bemi has an entry for it (and this backend has room to
+// remember the pause). Returns the pid of the worker attached at that moment (0: none).
 pid_t take_pause(Oid database, bool catch_up) {
+    if (npauses == kMaxPauses || held_pause(database) != nullptr)
+        return 0;
     if (!callback_registered) {
         RegisterXactCallback(pause_xact_callback, nullptr);
         callback_registered = true;
@@ -128,9 +142,7 @@ pid_t take_pause(Oid database, bool catch_up) {
         if (pid == 0)
             set_state(e, WorkerState::kPaused);
         // Nothing between here and the end of the transaction may leave the count raised.
-        pause.active = true;
-        pause.database = database;
-        pause.dropped = false;
+        pauses[npauses++] = Pause{database, false};
     }
     LWLockRelease(shared->lock);
     if (latch)
@@ -251,8 +263,6 @@ void drop_origin_of(Oid database) {
 
 void before_database_command(const Node *statement, bool top_level) {
     dropping = InvalidOid;
-    if (pause.active)
-        return;
     if (IsA(statement, RenameStmt)) {
         // Allowed in a transaction block: the pause then lasts until the block ends (the
         // renamed database is locked against new connections until then anyway).
@@ -294,8 +304,9 @@ void after_database_command(const Node *statement) {
         return;
     const Oid database = dropping;
     dropping = InvalidOid;
-    if (pause.active && pause.database == database)
-        pause.dropped = true;
+    Pause *held = held_pause(database);
+    if (held != nullptr)
+        held->dropped = true;
     drop_origin_of(database);
 }
 

@@ -9,8 +9,8 @@
 #      not even paused;
 #   3. a drop that fails (another session is connected) shows the pause while it waits, then
 #      capture resumes from its slot with nothing lost;
-#   4. the owner (not a superuser) drops the clone, then the original: no slot, origin, worker
-#      or shared-memory entry is left;
+#   4. the owner renames both clones in one transaction block and they capture on; then drops
+#      them, then the original: no slot, origin, worker or shared-memory entry is left;
 #   5. DROP DATABASE ... WITH (FORCE) by the owner, with one of its sessions connected.
 #
 # Run by test/run_tests.sh with PGHOST/PGPORT/PGUSER set and shared_preload_libraries = 'bemi'.
@@ -53,7 +53,7 @@ cleanup() {
     [[ -n ${drop_out:-} ]] && rm -f "$drop_out"
     wait 2>/dev/null || true
     local db
-    for db in "$X" "$Y" "$Y2" "$Z" "$HOME_DB"; do
+    for db in "$X" "$Y" "$Y2" "${Y}_r" "${Y2}_r" "$Z" "$HOME_DB"; do
         psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     done
     psql -X -q -d postgres -c "DROP ROLE IF EXISTS $OWNER" -c "DROP ROLE IF EXISTS $OTHER" >/dev/null 2>&1 || true
@@ -211,6 +211,18 @@ check "x: nothing lost or doubled around the failed drop" \
 check "x: still one capture, no gap" "$(q "$X" "SELECT string_agg(event, ',') FROM bemi.capture_history")" capture_started
 check "x's shared entry is no longer paused" \
     "$(q "$HOME_DB" "SELECT pauses FROM bemi._worker_entries() WHERE database_oid = $OID_X")" 0
+
+# ------------------------------------------------------------------ renames in one transaction block
+as "$OWNER" postgres "BEGIN; ALTER DATABASE $Y RENAME TO ${Y}_r; ALTER DATABASE $Y2 RENAME TO ${Y2}_r; COMMIT" >/dev/null
+Y=${Y}_r
+Y2=${Y2}_r
+as "$OWNER" "$Y" "INSERT INTO public.t VALUES (500001, 'y renamed')" >/dev/null
+as "$OWNER" "$Y2" "INSERT INTO public.t VALUES (500002, 'y2 renamed')" >/dev/null
+check "the renamed clones capture on" \
+    "$(q "$Y" "SELECT bemi.sync()")$(q "$Y2" "SELECT bemi.sync()")" tt
+check "each renamed clone stored its change once, with no new gap" \
+    "$(q "$Y" "SELECT count(*) FROM bemi.changes WHERE primary_key = '500001'")/$(q "$Y" "SELECT count(*) FROM bemi._own_capture_history")/$(q "$Y2" "SELECT count(*) FROM bemi.changes WHERE primary_key = '500002'")/$(q "$Y2" "SELECT count(*) FROM bemi._own_capture_history")" \
+    "1/1/1/1"
 
 # ------------------------------------------------------------------ 4. the owner drops both
 as "$OWNER" postgres "DROP DATABASE $Y" >/dev/null
