@@ -14,9 +14,10 @@ if [[ "${1:-}" == "--tests" ]]; then
     # clang-14 (above) with libfuzzer-14-dev builds the fuzz targets and the sanitizer build.
     packages+=(catch2 "postgresql-$pg_major-wal2json" "postgresql-contrib" pgbouncer python3-psycopg2 python3-django
                libfuzzer-14-dev libclang-rt-14-dev)
-    # The ORM recipes' tests (examples/recipes): SQLAlchemy, psycopg 3, ActiveRecord; Node.js
-    # comes from Debian only where the machine has none (its packages come from the npm registry).
-    packages+=(python3-sqlalchemy python3-psycopg ruby-activerecord ruby-pg)
+    # The ORM recipes' tests (examples/recipes): SQLAlchemy, psycopg 3, ActiveRecord (with
+    # ActionPack for the Rails controller's around_action); Node.js comes from Debian only where
+    # the machine has none (its packages come from the npm registry).
+    packages+=(python3-sqlalchemy python3-psycopg ruby-activerecord ruby-pg ruby-actionpack)
     command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
     # The Django app's tests install clients/django offline into a venv over Debian's Django.
     packages+=(python3-venv python3-pip python3-setuptools python3-wheel)

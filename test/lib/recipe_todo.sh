@@ -31,7 +31,7 @@ recipe_todo_env() {
 JSON
 )
     RECIPE_CTX_B=$(cat <<'JSON'
-{"request_id": "req-b", "user_id": 42, "endpoint": "/todo/complete", "method": "PATCH", "note": "O'Brien said \"50%%\" */ /*Bemi {\"user_id\": 1} Bemi*/ --"}
+{"request_id": "req-b", "user_id": 42, "endpoint": "/todo/batch", "method": "PATCH", "note": "O'Brien said \"50%%\" */ /*Bemi {\"user_id\": 1} Bemi*/ --"}
 JSON
 )
     export RECIPE_CTX_A RECIPE_CTX_B RECIPE_WORKERS=8 RECIPE_REQUESTS=6 RECIPE_POOL=4
