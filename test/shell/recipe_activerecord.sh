@@ -11,6 +11,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../lib/cluster.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/recipe_todo.sh
 source "$here/../lib/recipe_todo.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/recipe_activerecord.sh
+source "$here/../lib/recipe_activerecord.sh"
+
+: "${BEMI_TEST_SRCDIR:=$(cd "$here/../.." && pwd)}"
 
 DB=bemi_recipe_ar
 work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
@@ -23,10 +27,6 @@ trap cleanup EXIT
 bemi_require_preload "the recipe's connections call bemi_set_context"
 recipe_todo_env
 recipe_todo_db "$DB"
-PGDATABASE=$DB ruby "$here/../recipes/activerecord_todo.rb" >"$work/ar.out" 2>&1 || {
-    cat "$work/ar.out" >&2
-    bemi_fail "the ActiveRecord driver failed"
-}
-sed 's/^/  /' "$work/ar.out"
+PGDATABASE=$DB recipe_activerecord_run "$work/ar.out"
 recipe_todo_check "$DB" "$work/ar.out" direct
 echo "ok: ActiveRecord"
