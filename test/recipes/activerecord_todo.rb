@@ -6,6 +6,7 @@
 # shell test asserts what lands in bemi.changes and compares what this prints.
 require 'json'
 require 'set'
+require 'time'
 require 'rack/mock'
 require_relative '../../examples/recipes/activerecord/todos_controller'
 
@@ -102,6 +103,10 @@ puts "server connections: #{server_pids.size}"
 # Reading back, once everything committed is stored.
 ActiveRecord::Base.connection.select_value('SELECT bemi.sync()')
 past = Bemi.as_of(Todo, instant).sort_by(&:id)
+raise 'as_of returned records that could be saved' unless past.all?(&:readonly?)
+# The same instant as a Time (microseconds kept) gives the same rows.
+same = Bemi.as_of(Todo, Time.parse(instant)).sort_by(&:id)
+raise "as_of(Time) differs: #{same.map(&:attributes)}" unless same.map(&:attributes) == past.map(&:attributes)
 puts "as_of between the requests: #{past.map { |t| "#{t.id} #{t.task} #{t.is_completed}" }.join(', ')}"
 [ids[0], ids[2]].each do |id|
   entries = Bemi.history(Todo, id).map do |c|

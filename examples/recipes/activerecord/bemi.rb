@@ -34,10 +34,12 @@ module Bemi
     rows.map { |r| decode(r, 'diff', 'context') }
   end
 
-  # The model's rows as they were at `instant` (a Time, or timestamptz text), as records.
+  # The model's rows as they were at `instant` (a Time, or timestamptz text), as read-only
+  # records: saving one would write the past over the present.
   def as_of(model, instant)
     instant = instant.utc.iso8601(6) if instant.respond_to?(:iso8601)
     model.find_by_sql(["SELECT * FROM bemi.as_of(NULL::#{model.quoted_table_name}, ?::timestamptz)", instant])
+         .each(&:readonly!)
   end
 
   # Every stored change whose context contains `context`, e.g. ({ request_id: '...' }).
