@@ -33,6 +33,7 @@ async function asOf(knex, table, instant) {
 // Every stored change whose context contains `context` (e.g. {request_id: ...}).
 function changesWithContext(knex, context) {
   return knex.withSchema('bemi').from('changes')
+    .select('schema', 'table', 'primary_key', 'operation', 'before', 'after', 'context', 'committed_at')
     .whereRaw('context @> ?::jsonb', [JSON.stringify(context)])
     .orderBy(['capture', 'commit_position', 'seq']);
 }
