@@ -71,6 +71,18 @@ pid_later = Todo.transaction do
   backend_pid.call
 end
 puts "leak check connection: #{pid_b == pid_later ? 'same' : 'different'}"
+
+# Inside an open transaction with_context joins it, and its context holds to that
+# transaction's end (as the README says), not beyond.
+Todo.transaction do
+  Bemi.with_context({ joined: true }) { raise 'with_context left the open transaction' if conn.open_transactions != 1 }
+  held = conn.select_value('SELECT bemi_get_context()')
+  raise "context after the block: #{held}" unless JSON.parse(held) == { 'joined' => true }
+
+  raise ActiveRecord::Rollback
+end
+held = conn.select_value('SELECT bemi_get_context()')
+raise "context after the transaction: #{held}" unless JSON.parse(held) == {}
 ActiveRecord::Base.connection_pool.release_connection
 
 # Concurrent requests over a pool smaller than their number; every third sets no context.
