@@ -1,10 +1,9 @@
 # shellcheck shell=bash
 # The todo scenario that the ActiveRecord and Node recipes' tests drive (drivers in
-# test/recipes/), and what it must leave in bemi.changes. Source it after cluster.sh; it has
-# no side effects.
+# test/recipes/), and what it must leave in bemi.changes. Source it after cluster.sh and
+# recipes.sh (whose recipe_db makes the database with the todo table); it has no side effects.
 #
 #   recipe_todo_env                   export the scenario's inputs (RECIPE_*) for a driver
-#   recipe_todo_db DB                 (re)create DB with bemi and an empty todo table
 #   recipe_todo_check DB OUT direct   assert the trail and the driver's output OUT
 #   recipe_todo_check DB OUT pooled N ... through a pooler with N server connections
 #
@@ -37,26 +36,6 @@ JSON
     export RECIPE_CTX_A RECIPE_CTX_B RECIPE_WORKERS=8 RECIPE_REQUESTS=6 RECIPE_POOL=4
 }
 
-recipe_todo_db() {
-    local db=$1
-    bemi_drop_capture_db "$db" none
-    bemi_new_capture_db "$db"
-    psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL' || bemi_fail "todo table in $db"
-CREATE TABLE todo (id serial PRIMARY KEY, task text NOT NULL, is_completed boolean NOT NULL DEFAULT false);
-SELECT bemi.set_replica_identity_full(ARRAY['todo'::regclass]);
-SQL
-}
-
-# _recipe_todo_same WHAT EXPECTED ACTUAL -- fails the test with a diff unless equal.
-_recipe_todo_same() {
-    if [[ $2 != "$3" ]]; then
-        echo "--- expected $1" >&2
-        echo "+++ actual $1" >&2
-        diff <(echo "$2") <(echo "$3") >&2 || true
-        bemi_fail "$1 differs"
-    fi
-}
-
 recipe_todo_check() {
     local db=$1 out=$2 mode=$3 max_servers=${4:-$RECIPE_POOL} expected actual
     [[ $(psql -X -A -t -d "$db" -c "SELECT bemi.sync()") == t ]] || bemi_fail "bemi.sync() in $db"
@@ -82,11 +61,11 @@ SELECT operation, primary_key, before, after, context - 'SQL' FROM bemi.changes
  ORDER BY capture, commit_position, seq;
 SQL
 )
-    _recipe_todo_same "changes of requests A and B" "$expected" "$actual"
+    recipe_assert_output "the changes of requests A and B" <(echo "$actual") <<<"$expected"
     # Each request is one transaction.
     actual=$(psql -X -A -t -F ' ' -d "$db" -c "SELECT context->>'request_id', count(*), count(DISTINCT transaction_id)
         FROM bemi.changes WHERE \"table\" = 'todo' AND primary_key IN ('1', '2', '3') GROUP BY 1 ORDER BY 1")
-    _recipe_todo_same "transactions of requests A and B" $'req-a 3 1\nreq-b 3 1' "$actual"
+    recipe_assert_output "the transactions of requests A and B" <(echo "$actual") <<<$'req-a 3 1\nreq-b 3 1'
 
     # Step 5: every change of a request with context carries exactly that context, every
     # change of a request without one carries none, nothing else touched the table, and every
@@ -111,7 +90,7 @@ SELECT (SELECT count(*) FROM c),
   FROM r;
 SQL
 )
-    _recipe_todo_same "concurrent changes (all, own context, none, with their SQL)" "$expected" "$actual"
+    recipe_assert_output "the concurrent changes (all, own context, none, with their SQL)" <(echo "$actual") <<<"$expected"
 
     # The driver's own output: the connections it used and what the reading helpers returned.
     local clients servers
@@ -126,13 +105,11 @@ SQL
         # Through the pooler, the point is that its clients shared fewer server connections.
         [[ $clients -gt $servers ]] || bemi_fail "$clients client connections did not share $servers server connections"
     fi
-    expected=$(cat <<'EOF'
+    grep -E '^(as_of|history|changes of) ' "$out" >"$out.reading" || true
+    recipe_assert_output "the reading helpers" "$out.reading" <<'EOF'
 as_of between the requests: 1 Sleep false, 2 Eat false, 3 Repeat false
 history 1: CREATE req-a id is_completed task, UPDATE req-b is_completed
 history 3: CREATE req-a id is_completed task, DELETE req-b id is_completed task
 changes of req-b: UPDATE 1, UPDATE 2, DELETE 3
 EOF
-)
-    actual=$(grep -E '^(as_of|history|changes of) ' "$out")
-    _recipe_todo_same "what the reading helpers return" "$expected" "$actual"
 }

@@ -9,6 +9,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
 source "$here/../lib/cluster.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/recipes.sh
+source "$here/../lib/recipes.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/recipe_todo.sh
 source "$here/../lib/recipe_todo.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/recipe_activerecord.sh
@@ -20,13 +22,13 @@ DB=bemi_recipe_ar
 work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
 
 cleanup() {
-    bemi_drop_capture_db "$DB" none
+    recipe_drop_db "$DB"
 }
 trap cleanup EXIT
 
 bemi_require_preload "the recipe's connections call bemi_set_context"
 recipe_todo_env
-recipe_todo_db "$DB"
+recipe_db "$DB"
 PGDATABASE=$DB recipe_activerecord_run "$work/ar.out"
 recipe_todo_check "$DB" "$work/ar.out" direct
 echo "ok: ActiveRecord"

@@ -9,6 +9,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
 source "$here/../lib/cluster.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/recipes.sh
+source "$here/../lib/recipes.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/recipe_todo.sh
 source "$here/../lib/recipe_todo.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/recipe_node.sh
@@ -19,7 +21,7 @@ work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
 ORMS=(pg knex)
 
 cleanup() {
-    for orm in "${ORMS[@]}"; do bemi_drop_capture_db "bemi_recipe_$orm" none; done
+    for orm in "${ORMS[@]}"; do recipe_drop_db "bemi_recipe_$orm"; done
     rm -rf "$work/node"
 }
 trap cleanup EXIT
@@ -29,9 +31,9 @@ recipe_node_install "$work"
 recipe_todo_env
 for orm in "${ORMS[@]}"; do
     db=bemi_recipe_$orm
-    recipe_todo_db "$db"
+    recipe_db "$db"
     PGDATABASE=$db recipe_node_run "$orm" "$work/$orm.out"
     recipe_todo_check "$db" "$work/$orm.out" direct
-    bemi_drop_capture_db "$db" none
+    recipe_drop_db "$db"
     echo "ok: $orm"
 done

@@ -11,6 +11,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../lib/cluster.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/pgbouncer.sh
 source "$here/../lib/pgbouncer.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/recipes.sh
+source "$here/../lib/recipes.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/recipe_todo.sh
 source "$here/../lib/recipe_todo.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/recipe_activerecord.sh
@@ -20,14 +22,13 @@ source "$here/../lib/recipe_node.sh"
 
 : "${BEMI_TEST_SRCDIR:=$(cd "$here/../.." && pwd)}"
 work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
-chmod 777 "$work"
 RECIPES=(activerecord pg knex)
 SERVER_CONNECTIONS=2
 
-# The databases go only after PgBouncer, which keeps server connections to them open.
+# The databases go only after their PgBouncers, which keep server connections to them open.
 cleanup() {
-    bemi_pgbouncer_stop "$work"
-    for r in "${RECIPES[@]}"; do bemi_drop_capture_db "bemi_pooled_$r" none; done
+    for r in "${RECIPES[@]}"; do bemi_pgbouncer_stop "$work/bouncer_$r"; done
+    for r in "${RECIPES[@]}"; do recipe_drop_db "bemi_pooled_$r"; done
     rm -rf "$work/node"
 }
 trap cleanup EXIT
@@ -35,10 +36,12 @@ trap cleanup EXIT
 bemi_require_preload "the recipes' connections call bemi_set_context"
 recipe_node_install "$work"
 recipe_todo_env
-port=$(bemi_pgbouncer_start "$work" "$SERVER_CONNECTIONS") || bemi_fail "PgBouncer did not start"
 for r in "${RECIPES[@]}"; do
     db=bemi_pooled_$r
-    recipe_todo_db "$db"
+    recipe_db "$db"
+    mkdir -p "$work/bouncer_$r"
+    bemi_pgbouncer_start "$work/bouncer_$r" "$db" "$SERVER_CONNECTIONS"
+    port=$BEMI_PGBOUNCER_PORT
     # Only the driver goes through PgBouncer; the checks read the server directly.
     if [[ $r == activerecord ]]; then
         PGHOST=127.0.0.1 PGPORT=$port PGDATABASE=$db RECIPE_BEHIND_POOLER=1 recipe_activerecord_run "$work/$r.out"
