@@ -4,7 +4,8 @@
 # recipes.sh (whose recipe_db makes the database with the todo table); it has no side effects.
 #
 #   recipe_todo_env                   export the scenario's inputs (RECIPE_*) for a driver
-#   recipe_todo_check DB OUT direct   assert the trail and the driver's output OUT
+#   recipe_todo_check DB OUT direct   assert the trail and the driver's output OUT; stdin: the
+#                                     "SQL" each of changes 1-7 (below) records, one a line
 #   recipe_todo_check DB OUT pooled N ... through a pooler with N server connections
 #
 # A driver, with libpq's PG* variables pointing at the server (or the pooler):
@@ -37,7 +38,8 @@ JSON
 }
 
 recipe_todo_check() {
-    local db=$1 out=$2 mode=$3 max_servers=${4:-$RECIPE_POOL} expected actual
+    local db=$1 out=$2 mode=$3 max_servers=${4:-$RECIPE_POOL} expected actual statements
+    statements=$(cat)
     [[ $(psql -X -A -t -d "$db" -c "SELECT bemi.sync()") == t ]] || bemi_fail "bemi.sync() in $db"
 
     # Steps 1-4, change by change in commit order: each change carries exactly its own
@@ -62,6 +64,11 @@ SELECT operation, primary_key, before, after, context - 'SQL' FROM bemi.changes
 SQL
 )
     recipe_assert_output "the changes of requests A and B" <(echo "$actual") <<<"$expected"
+    # ... and exactly the statement that made it, as the ORM sent it.
+    actual=$(psql -X -A -t -d "$db" -c "SELECT context->>'SQL' FROM bemi.changes
+        WHERE schema = 'public' AND \"table\" = 'todo' AND primary_key IN ('1', '2', '3', '4')
+        ORDER BY capture, commit_position, seq")
+    recipe_assert_output "the statements of changes 1-7" <(echo "$actual") <<<"$statements"
     # Each request is one transaction.
     actual=$(psql -X -A -t -F ' ' -d "$db" -c "SELECT context->>'request_id', count(*), count(DISTINCT transaction_id)
         FROM bemi.changes WHERE \"table\" = 'todo' AND primary_key IN ('1', '2', '3') GROUP BY 1 ORDER BY 1")

@@ -30,5 +30,5 @@ bemi_require_preload "the recipe's connections call bemi_set_context"
 recipe_todo_env
 recipe_db "$DB"
 PGDATABASE=$DB recipe_activerecord_run "$work/ar.out"
-recipe_todo_check "$DB" "$work/ar.out" direct
+recipe_activerecord_sql bound | recipe_todo_check "$DB" "$work/ar.out" direct
 echo "ok: ActiveRecord"

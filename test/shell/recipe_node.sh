@@ -33,7 +33,7 @@ for orm in "${ORMS[@]}"; do
     db=bemi_recipe_$orm
     recipe_db "$db"
     PGDATABASE=$db recipe_node_run "$orm" "$work/$orm.out"
-    recipe_todo_check "$db" "$work/$orm.out" direct
+    recipe_node_sql "$orm" | recipe_todo_check "$db" "$work/$orm.out" direct
     recipe_drop_db "$db"
     echo "ok: $orm"
 done

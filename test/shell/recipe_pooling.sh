@@ -48,6 +48,7 @@ for r in "${RECIPES[@]}"; do
     else
         PGHOST=127.0.0.1 PGPORT=$port PGDATABASE=$db RECIPE_BEHIND_POOLER=1 recipe_node_run "$r" "$work/$r.out"
     fi
-    recipe_todo_check "$db" "$work/$r.out" pooled "$SERVER_CONNECTIONS"
+    if [[ $r == activerecord ]]; then recipe_activerecord_sql inline; else recipe_node_sql "$r"; fi |
+        recipe_todo_check "$db" "$work/$r.out" pooled "$SERVER_CONNECTIONS"
     echo "ok: $r behind PgBouncer"
 done
