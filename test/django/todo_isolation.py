@@ -67,12 +67,12 @@ for k, rounds in results.items():
     for n, (status, body, _) in enumerate(rounds):
         check(status == 200 and body["bemi"]["user_id"] == users[k].id, "thread %d saw another context" % k, body)
         mine = todo_changes(context__request_id=body["bemi"]["request_id"])
-        check(len(mine) == 7 and all(c.context["user_id"] == users[k].id and
+        check(len(mine) == 8 and all(c.context["user_id"] == users[k].id and
                                      (c.after or c.before)["task"].startswith("t%d-%d-" % (k, n)) for c in mine),
               "thread %d round %d: changes" % (k, n), *[(str(c), c.context) for c in mine])
         seen += len(mine)
 check(len(todo_changes(after__task__regex=r"^t\d") + todo_changes(operation="DELETE", before__task__regex=r"^t\d"))
-      == seen == THREADS * 2 * 7, "threads: changes outside their own request", seen)
+      == seen == THREADS * 2 * 8, "threads: changes outside their own request", seen)
 print("ok: %d threads at once, each change with its own request's context" % THREADS)
 
 
@@ -120,7 +120,7 @@ with override_settings(BEMI_CONTEXT_FUNCTION=lambda request: {"note": request.he
     status, body, _ = call(Client(), "post", "/todo/batch", {"tag": "note"}, HTTP_X_NOTE=NOTE)
 check(status == 200 and body["bemi"]["note"] == NOTE, "the note request failed", status, body)
 noted = todo_changes(context__request_id=body["bemi"]["request_id"])
-check(len(noted) == 7 and all(c.context["note"] == NOTE for c in noted), "the note did not round-trip",
+check(len(noted) == 8 and all(c.context["note"] == NOTE for c in noted), "the note did not round-trip",
       *[c.context for c in noted])
 check(Change.objects.filter(id__gte=first, context__has_key="_invalid_comment").count() == 0, "a comment was refused")
 print("ok: a value with */, %, quotes and a Bemi*/ round-trips exactly, with and without parameters")

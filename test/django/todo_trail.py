@@ -109,14 +109,14 @@ batch_id = body["bemi"]["request_id"]
 # (the session and user are loaded while the context function runs, before the context is bound)
 sent_sql = [sent_without_comment(s) for s in sent if "/*Bemi" in s]
 batch = changes(table="todo", context__request_id=batch_id)
-check([c.operation for c in batch] == ["CREATE", "CREATE", "UPDATE", "UPDATE", "CREATE", "CREATE", "DELETE"],
+check([c.operation for c in batch] == ["CREATE", "CREATE", "UPDATE", "UPDATE", "CREATE", "CREATE", "CREATE", "DELETE"],
       "batch operations", *map(str, batch))
 for change in batch:
     check(change.context["SQL"] in sent_sql and change.context["path"] == "/todo/batch"
           and change.context["user_id"] == alice.id, "batch change context", change.context, *sent_sql)
 check([c.after.get("task") for c in batch if c.operation == "CREATE"] == ["b%1-bulk-1", "b%1-bulk-2", "b%1-raw-params",
-                                                                          "b%1-raw-plain"], "batch rows")
-print("ok: bulk_create, update(), raw SQL with and without parameters, delete() in atomic: all with the context")
+                                                                          "b%1-raw-composed", "b%1-raw-plain"], "batch rows")
+print("ok: bulk_create, update(), raw SQL with and without parameters and composed, delete() in atomic: all with the context")
 
 # Outside requests: a block, nested, and a decorator.
 with bemi.context({"job": "nightly", "n": 1}):
@@ -132,9 +132,9 @@ print("ok: bemi.context() as a block, nested, and none after it")
 # Reading: the queryset helpers.
 sleep = Todo(pk=sleep_id, task="Sleep", is_completed=True)
 check([c.operation for c in Change.objects.for_object(sleep)] == ["CREATE", "UPDATE"], "for_object")
-check(Change.objects.for_model(Todo).filter(id__gte=first).count() == 5 + 7 + 3, "for_model")
+check(Change.objects.for_model(Todo).filter(id__gte=first).count() == 5 + 8 + 3, "for_model")
 check(Change.objects.for_request(request_ids[3]).count() == 1, "for_request")
-check(Change.objects.for_user(alice.id).filter(id__gte=first).count() == 5 + 7, "for_user")
+check(Change.objects.for_user(alice.id).filter(id__gte=first).count() == 5 + 8, "for_user")
 t0, t1 = trail[0].committed_at, trail[3].committed_at
 check(Change.objects.between(t0, t1).for_model(Todo).count() == 3, "between")
 print("ok: for_object, for_model, for_request, for_user, between")

@@ -11,6 +11,10 @@ from . import binding
 
 def add_context(execute, sql, params, many, context):
     bound = binding.current()
+    if bound is not None and not isinstance(sql, str) and hasattr(sql, "as_string"):
+        # A composed statement (psycopg2.sql, psycopg.sql): rendered now, as the driver would,
+        # so that it carries the context too.
+        sql = sql.as_string(context["connection"].connection)
     if bound is not None and isinstance(sql, str):
         # The driver substitutes parameters (and turns '%%' into '%') only when it gets some;
         # Django passes None for SQL that must be sent verbatim.

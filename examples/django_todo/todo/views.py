@@ -6,6 +6,7 @@ from django.contrib.auth import authenticate, login
 from django.db import connection, transaction
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.views.decorators.http import require_http_methods
+from psycopg2 import sql
 
 import bemi
 
@@ -58,7 +59,7 @@ def delete_todo(request, pk):
 
 @require_http_methods(["POST"])
 def batch(request):
-    """Every way Django writes: bulk_create, update(), raw SQL with and without parameters,
+    """Every way Django writes: bulk_create, update(), raw SQL with and without parameters and composed,
     delete(), all inside one transaction.atomic."""
     tag = _body(request)["tag"]
     with transaction.atomic():
@@ -66,6 +67,9 @@ def batch(request):
         Todo.objects.filter(task__startswith=tag + "-bulk").update(is_completed=True)
         with connection.cursor() as cursor:
             cursor.execute("INSERT INTO todo (task, is_completed) VALUES (%s, false)", [tag + "-raw-params"])
+            # A composed statement (psycopg2.sql), as code that quotes identifiers writes it.
+            cursor.execute(sql.SQL("INSERT INTO {} (task, is_completed) VALUES (%s, false)").format(
+                sql.Identifier("todo")), [tag + "-raw-composed"])
             # No parameters: the driver sends this text as it is, '%' included.
             cursor.execute("INSERT INTO todo (task, is_completed) VALUES ('%s-raw-plain', false)"
                            % tag.replace("'", "''"))
