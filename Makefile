@@ -17,7 +17,7 @@ DATA_built  = $(DEV_SCRIPT)
 PGFILEDESC = "bemi - change tracking with application context"
 
 CORE_SRCS = $(wildcard src/core/*.cpp)
-PG_SRCS   = $(wildcard src/pg/*.cpp)
+PG_SRCS   = $(wildcard src/pg/*.cpp src/pg/*/*.cpp)
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 # pg_regress suites: sql/<name>.sql against expected/<name>.out.

@@ -122,7 +122,7 @@ GRANT SELECT ON TABLE bemi.watermarks TO bemi_reader;
 
 -- Watermarks of the captures stored before 0.3, from their rows. The capture the worker stores
 -- into now gets its origin's progress as stored_through. (This insert is not recorded:
--- the plugin never emits changes of bemi.watermarks, src/pg/relation_cache.hpp.)
+-- the plugin never emits changes of bemi.watermarks, src/pg/decode/relation_cache.hpp.)
 INSERT INTO bemi.watermarks (capture, stored_through, last_commit_position, max_committed_at)
 SELECT DISTINCT ON (c.capture)
        c.capture,

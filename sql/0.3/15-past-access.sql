@@ -3,7 +3,7 @@
 -- time-travel functions are SECURITY INVOKER: they ask bemi._past_permit(rel), which checks the
 -- calling role on the table, for a token, and pass it to the SECURITY DEFINER readers of the
 -- trail, which call bemi._check_past_permit(token, rel) before reading anything.
--- Implemented in C (src/pg/past_access.cpp).
+-- Implemented in C (src/pg/timetravel/past_access.cpp).
 
 CREATE FUNCTION bemi._past_permit(rel pg_catalog.regclass)
     RETURNS pg_catalog.int8

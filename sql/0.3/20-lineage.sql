@@ -64,7 +64,7 @@ $$;
 
 -- The columns of the key records carry, in index order: the replica identity index under
 -- REPLICA IDENTITY USING INDEX, otherwise the primary key (as the plugin: fill_key in
--- src/pg/relation_cache.cpp). NULL when there is none.
+-- src/pg/decode/relation_cache.cpp). NULL when there is none.
 CREATE FUNCTION bemi._lineage_key(rel pg_catalog.oid)
     RETURNS pg_catalog.text[]
     LANGUAGE sql STABLE STRICT

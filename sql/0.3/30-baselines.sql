@@ -46,7 +46,7 @@ REVOKE ALL ON TABLE bemi.baselines, bemi.baseline_rows FROM PUBLIC;
 GRANT SELECT ON TABLE bemi.baselines TO bemi_reader;
 
 -- The json casts rendering a type the way to_jsonb() does would run, as the plugin decides it
--- (json_casts_in and classify in src/pg/relation_cache.cpp): 0 none, 1 only trusted ones,
+-- (json_casts_in and classify in src/pg/decode/relation_cache.cpp): 0 none, 1 only trusted ones,
 -- 2 some untrusted one. A cast is trusted when its function is built in, or when the function
 -- and the cast's source type both belong to superusers.
 CREATE FUNCTION bemi._json_cast_use(typid pg_catalog.oid, depth pg_catalog.int4 DEFAULT 0)

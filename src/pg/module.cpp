@@ -2,10 +2,10 @@
 #include "pg/postgres_headers.hpp"
 
 #include "pg/actor.hpp"
-#include "pg/capture_hooks.hpp"
-#include "pg/restore_session.hpp"
+#include "pg/capture/capture_hooks.hpp"
+#include "pg/capture/restore_session.hpp"
+#include "pg/ingest/workers.hpp"
 #include "pg/settings.hpp"
-#include "pg/workers.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;

@@ -142,7 +142,7 @@ blocker=
 echo "ok: bemi.sync() fails at once with a hint on its own transaction, and works inside transactions otherwise"
 
 # ---- 4. ALTER DATABASE ... RENAME while the worker is connected
-# bemi pauses the worker for the rename (src/pg/database_commands.cpp); it resumes on the
+# bemi pauses the worker for the rename (src/pg/ingest/database_commands.cpp); it resumes on the
 # same slot, the database being the same oid.
 q postgres -c "ALTER DATABASE app RENAME TO app_renamed" >/dev/null || bemi_fail "rename of a captured database"
 q app_renamed -c "INSERT INTO public.t VALUES (3)" >/dev/null

@@ -228,7 +228,7 @@ check "re-created extension captures" "$(q "$DB_A" "SELECT string_agg(primary_ke
 check "new capture start" "$(q "$DB_A" "SELECT count(*) FROM bemi.capture_history WHERE event = 'capture_started'")" 1
 
 # ------------------------------------------------------------------ DROP DATABASE
-# A plain DROP DATABASE works: bemi stops the worker for it (src/pg/database_commands.cpp); the
+# A plain DROP DATABASE works: bemi stops the worker for it (src/pg/ingest/database_commands.cpp); the
 # slot goes with the database and the origin with the drop; the launcher must then forget the
 # database, not restart a worker against it forever.
 log_offset=$(stat -c %s "${BEMI_TEST_SERVER_LOG:-/dev/null}" 2>/dev/null || echo 0)

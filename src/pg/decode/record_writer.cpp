@@ -1,9 +1,9 @@
-#include "pg/record_writer.hpp"
+#include "pg/decode/record_writer.hpp"
 
 #include "bemi/json_escape.hpp"
 #include "pg/compat.hpp"
+#include "pg/decode/value_writer.hpp"
 #include "pg/string_info_sink.hpp"
-#include "pg/value_writer.hpp"
 
 #include "bemi/fallback.hpp"
 

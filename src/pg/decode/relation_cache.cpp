@@ -1,4 +1,4 @@
-#include "pg/relation_cache.hpp"
+#include "pg/decode/relation_cache.hpp"
 
 #include "bemi/json_escape.hpp"
 #include "bemi/table_filter.hpp"

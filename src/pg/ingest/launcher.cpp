@@ -9,9 +9,9 @@
 //
 // C-style on purpose: no object with a destructor is alive across PostgreSQL calls.
 #include "pg/boundary.hpp"
+#include "pg/ingest/shared_state.hpp"
+#include "pg/ingest/workers.hpp"
 #include "pg/settings.hpp"
-#include "pg/shared_state.hpp"
-#include "pg/workers.hpp"
 
 extern "C" {
 #include "access/heapam.h"

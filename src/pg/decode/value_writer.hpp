@@ -2,7 +2,7 @@
 #pragma once
 
 #include "bemi/fallback.hpp"
-#include "pg/relation_cache.hpp"
+#include "pg/decode/relation_cache.hpp"
 
 namespace bemi_pg {
 

@@ -1,7 +1,7 @@
 // Shared memory of the ingestion workers (see shared_state.hpp).
-#include "pg/shared_state.hpp"
+#include "pg/ingest/shared_state.hpp"
 
-#include "pg/workers.hpp"
+#include "pg/ingest/workers.hpp"
 
 extern "C" {
 #include "access/xlog_internal.h"

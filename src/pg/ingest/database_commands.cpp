@@ -10,10 +10,10 @@
 // worker resumes from them.
 //
 // C-style on purpose: no object with a destructor is alive across PostgreSQL calls.
-#include "pg/database_commands.hpp"
+#include "pg/ingest/database_commands.hpp"
 
 #include "pg/compat.hpp"
-#include "pg/shared_state.hpp"
+#include "pg/ingest/shared_state.hpp"
 
 #include <csignal>
 

@@ -1,8 +1,8 @@
 // Writes the records of docs/record-format.md into the plugin's output buffer.
 #pragma once
 
-#include "pg/decoding_state.hpp"
-#include "pg/relation_cache.hpp"
+#include "pg/decode/decoding_state.hpp"
+#include "pg/decode/relation_cache.hpp"
 
 namespace bemi_pg {
 

@@ -1,8 +1,8 @@
 // Everything one decoding session keeps between callbacks (ctx->output_plugin_private).
 #pragma once
 
+#include "pg/decode/value_writer.hpp"
 #include "pg/postgres_headers.hpp"
-#include "pg/value_writer.hpp"
 
 namespace bemi {
 struct Options;

@@ -1,7 +1,7 @@
 // bemi.restoring = on (superuser only; pg_restore sessions get it through PGOPTIONS) marks
 // every transaction of the session with a replication origin of its own,
 // "bemi_ingest_restore_<pid>". The decoder skips transactions whose origin name starts with
-// "bemi_ingest" (src/pg/plugin.cpp, made_by_ingestion), as it skips the worker's own, so the
+// "bemi_ingest" (src/pg/decode/plugin.cpp, made_by_ingestion), as it skips the worker's own, so the
 // rows a restore loads — application tables, bemi.changes and bemi.capture_history — are not
 // recorded as application changes.
 //
@@ -14,10 +14,10 @@
 // it up needs a transaction, which a GUC assign hook does not have), and reset at the first
 // statement after it is turned off. Origins of sessions that have ended are dropped by the
 // ingestion worker (drop_orphan_origins).
-#include "pg/restore_session.hpp"
+#include "pg/capture/restore_session.hpp"
 
+#include "pg/ingest/shared_state.hpp"
 #include "pg/postgres_headers.hpp"
-#include "pg/shared_state.hpp"
 
 extern "C" {
 #include "parser/analyze.h"

@@ -1,4 +1,4 @@
-#include "pg/value_writer.hpp"
+#include "pg/decode/value_writer.hpp"
 
 #include "bemi/json_escape.hpp"
 #include "bemi/numeric_text.hpp"

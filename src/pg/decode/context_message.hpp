@@ -1,7 +1,7 @@
 // Turns a "_bemi" logical message into the context of the changes that follow it.
 #pragma once
 
-#include "pg/decoding_state.hpp"
+#include "pg/decode/decoding_state.hpp"
 
 namespace bemi_pg {
 

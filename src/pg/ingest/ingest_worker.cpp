@@ -16,9 +16,9 @@
 // C-style on purpose: no object with a destructor is alive across PostgreSQL calls, which
 // may raise ERROR (longjmp) at any point.
 #include "pg/boundary.hpp"
+#include "pg/ingest/shared_state.hpp"
+#include "pg/ingest/workers.hpp"
 #include "pg/settings.hpp"
-#include "pg/shared_state.hpp"
-#include "pg/workers.hpp"
 
 extern "C" {
 #include "catalog/pg_extension.h"
@@ -389,7 +389,7 @@ void drop_orphan_origins() {
                "AND NOT EXISTS (SELECT FROM pg_catalog.pg_database d WHERE d.oid::pg_catalog.text "
                "OPERATOR(pg_catalog.=) pg_catalog.substr(o.roname, 13))",
                0, nullptr, nullptr, SPI_OK_SELECT);
-    // Origins of restoring sessions (bemi.restoring, src/pg/restore_session.cpp) that ended.
+    // Origins of restoring sessions (bemi.restoring, src/pg/capture/restore_session.cpp) that ended.
     (void) run("SELECT pg_catalog.pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o "
                "WHERE o.roname OPERATOR(pg_catalog.~) '^bemi_ingest_restore_[0-9]+$' "
                "AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid::pg_catalog.text "

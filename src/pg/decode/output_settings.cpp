@@ -1,4 +1,4 @@
-#include "pg/output_settings.hpp"
+#include "pg/decode/output_settings.hpp"
 
 #include "pg/postgres_headers.hpp"
 

@@ -1,4 +1,4 @@
-#include "pg/context_message.hpp"
+#include "pg/decode/context_message.hpp"
 
 #include "bemi/actor.hpp"
 #include "bemi/context.hpp"

@@ -6,16 +6,16 @@
 // A message is emitted only when (context, client statement, author) differs from the last message
 // still live in the transaction, so a statement that touches a million rows, or fires
 // triggers and cascades, costs one message; statement A, then B, then A again costs three.
-#include "pg/capture_hooks.hpp"
+#include "pg/capture/capture_hooks.hpp"
 
 #include "bemi/actor.hpp"
 #include "bemi/statement_context.hpp"
 #include "pg/actor.hpp"
 #include "pg/boundary.hpp"
 #include "pg/compat.hpp"
-#include "pg/database_commands.hpp"
+#include "pg/ingest/database_commands.hpp"
+#include "pg/ingest/workers.hpp"
 #include "pg/settings.hpp"
-#include "pg/workers.hpp"
 
 namespace bemi_pg {
 

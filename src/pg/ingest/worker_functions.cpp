@@ -4,8 +4,8 @@
 //   bemi._worker_entries()  every database's entry (sql/0.3/70-worker-entries.sql)
 //   bemi.sync(timeout)      waits until everything written before the call is in bemi.changes
 #include "pg/boundary.hpp"
-#include "pg/shared_state.hpp"
-#include "pg/workers.hpp"
+#include "pg/ingest/shared_state.hpp"
+#include "pg/ingest/workers.hpp"
 
 extern "C" {
 #include "funcapi.h"

@@ -8,11 +8,11 @@
 #include "bemi/utc_timestamp.hpp"
 #include "pg/boundary.hpp"
 #include "pg/compat.hpp"
-#include "pg/context_message.hpp"
-#include "pg/decoding_state.hpp"
-#include "pg/output_settings.hpp"
-#include "pg/record_writer.hpp"
-#include "pg/relation_cache.hpp"
+#include "pg/decode/context_message.hpp"
+#include "pg/decode/decoding_state.hpp"
+#include "pg/decode/output_settings.hpp"
+#include "pg/decode/record_writer.hpp"
+#include "pg/decode/relation_cache.hpp"
 #include "pg/string_info_sink.hpp"
 
 namespace bemi_pg {
