@@ -115,8 +115,10 @@ bool run_recovering(MemoryContext loop_cxt, ErrorText *error, Fn &&step) {
     static Datum name##_body(FunctionCallInfo fcinfo)
 
 // Defines a background worker's main function (C linkage): a C++ exception that escapes its
-// body ends the worker with FATAL instead of aborting the server.
-#define BEMI_BGWORKER_MAIN(name)                                                              \
+// body ends the worker with FATAL instead of aborting the server. The name may be a macro
+// (pg/names.hpp's BEMI_LAUNCHER_MAIN): it is expanded before it is pasted.
+#define BEMI_BGWORKER_MAIN(name) BEMI_BGWORKER_MAIN_(name)
+#define BEMI_BGWORKER_MAIN_(name)                                                             \
     extern "C" {                                                                              \
     PGDLLEXPORT void name(Datum main_arg);                                                    \
     }                                                                                         \

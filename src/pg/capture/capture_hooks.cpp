@@ -15,13 +15,13 @@
 #include "pg/compat.hpp"
 #include "pg/ingest/database_commands.hpp"
 #include "pg/ingest/workers.hpp"
+#include "pg/names.hpp"
 #include "pg/settings.hpp"
 
 namespace bemi_pg {
 
 namespace {
 
-constexpr char kContextPrefix[] = "_bemi";
 
 ExecutorStart_hook_type prev_executor_start = nullptr;
 ExecutorRun_hook_type prev_executor_run = nullptr;
@@ -118,7 +118,7 @@ void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, vo
 
 bool extension_installed() {
     if (!extension_checked) {
-        Oid schema = get_namespace_oid("bemi", true);
+        Oid schema = get_namespace_oid(names::kSchema, true);
         extension_present = OidIsValid(schema) && OidIsValid(get_relname_relid("changes", schema));
         extension_checked = true;
     }
@@ -251,7 +251,7 @@ void emit_context_message(const char *fallback_source, int fallback_location, in
     // With nothing live, an empty context and no actor need no message: changes default to {}.
     const bool nothing_to_say = !last.live && message_length == 2;
     if (!same_as_live && !nothing_to_say) {
-        log_transactional_message(kContextPrefix, message, message_length);
+        log_transactional_message(names::kContextMessagePrefix, message, message_length);
         if (last.text)
             pfree(last.text);
         // The text holds a NUL before the actor part: copy by length.

@@ -16,7 +16,7 @@
 // ingestion worker (drop_orphan_origins).
 #include "pg/capture/restore_session.hpp"
 
-#include "pg/ingest/shared_state.hpp"
+#include "pg/names.hpp"
 #include "pg/postgres_headers.hpp"
 
 extern "C" {
@@ -44,7 +44,7 @@ void reset_origin() {
 
 void set_up_origin() {
     char name[NAMEDATALEN];
-    snprintf(name, sizeof name, "%srestore_%d", kOriginPrefixFull, MyProcPid);
+    names::restore_origin_name_for(MyProcPid, name, sizeof name);
     RepOriginId id = replorigin_by_name(name, true);
     origin_created_in_xact = id == InvalidRepOriginId;
     if (origin_created_in_xact)

@@ -5,8 +5,6 @@
 
 namespace bemi_pg {
 
-constexpr char kContextPrefix[] = "_bemi";
-
 // Validates the payload once and makes its single-line form the transaction's current
 // context. A bad payload becomes a visible marker object; it never raises.
 //

@@ -10,9 +10,6 @@ struct Options;
 
 namespace bemi_pg {
 
-// Replication origins whose changes are bemi's own ingestion, never captured again.
-constexpr char kIngestOriginPrefix[] = "bemi_ingest";
-
 struct TransactionState {
     uint64 full_xid;          // with epoch: never wraps
     uint32 next_seq;          // ordinal of the next change the server delivers

@@ -13,6 +13,7 @@
 #include "pg/decode/output_settings.hpp"
 #include "pg/decode/record_writer.hpp"
 #include "pg/decode/relation_cache.hpp"
+#include "pg/names.hpp"
 #include "pg/string_info_sink.hpp"
 
 namespace bemi_pg {
@@ -77,7 +78,7 @@ bool made_by_ingestion(RepOriginId origin) {
     char *name = nullptr;
     if (!replorigin_by_oid(origin, true, &name) || name == nullptr)
         return false;
-    return strncmp(name, kIngestOriginPrefix, sizeof(kIngestOriginPrefix) - 1) == 0;
+    return strncmp(name, names::kIngestOriginPrefix, sizeof(names::kIngestOriginPrefix) - 1) == 0;
 }
 
 const char *make_suffix(XLogRecPtr commit_lsn, TimestampTz commit_time, int *len) {
@@ -150,7 +151,7 @@ RepOriginId ingest_origin_of_this_database() {
     if (!IsTransactionState())
         return InvalidRepOriginId;
     char name[NAMEDATALEN];
-    snprintf(name, sizeof name, "%s_%u", kIngestOriginPrefix, MyDatabaseId);
+    names::worker_origin_name_for(MyDatabaseId, name, sizeof name);
     return replorigin_by_name(name, true);
 }
 
@@ -253,7 +254,7 @@ void bemi_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr
     const bool in_txn = transactional && txn != nullptr;
     if (in_txn && state->txn.skipped)
         return;
-    if (strcmp(prefix, kContextPrefix) == 0) {
+    if (strcmp(prefix, names::kContextMessagePrefix) == 0) {
         // Context belongs to a transaction's changes; outside one it describes nothing.
         if (in_txn)
             set_context_from_message(state, message, size);

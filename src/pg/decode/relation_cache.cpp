@@ -4,6 +4,7 @@
 #include "bemi/table_filter.hpp"
 #include "pg/boundary.hpp"
 #include "pg/compat.hpp"
+#include "pg/names.hpp"
 #include "pg/string_info_sink.hpp"
 
 namespace bemi_pg {
@@ -268,7 +269,7 @@ void append_escaped_pair(StringInfo buf, const char *key, const char *value) {
 // snapshot, which during decoding is the historic one (the table is a user_catalog_table), so
 // decoding the same WAL again makes the same decisions.
 List *excluded_patterns() {
-    Oid schema = get_namespace_oid(kBemiSchema, true);
+    Oid schema = get_namespace_oid(names::kSchema, true);
     Oid table = OidIsValid(schema) ? get_relname_relid("excluded_tables", schema) : InvalidOid;
     if (!OidIsValid(table))
         return NIL;
@@ -315,7 +316,7 @@ bool excluded_by_table(const char *schema, const char *table, const char *root_s
 
 // One of the extension's tables whose changes are never emitted (kUncapturedBemiTables).
 bool uncaptured_bemi_table(const char *schema, const char *table) {
-    if (strcmp(schema, kBemiSchema) != 0)
+    if (strcmp(schema, names::kSchema) != 0)
         return false;
     for (const char *name : kUncapturedBemiTables)
         if (strcmp(table, name) == 0)

@@ -69,7 +69,6 @@ struct RelationInfo {
 //   watermarks: how far the trail is stored (sql/0.3/10-trail.sql); the worker's own writes
 //     are skipped anyway (its origin), this also covers the upgrade script that seeds it.
 constexpr const char *kUncapturedBemiTables[] = {"baseline_rows", "watermarks"};
-constexpr char kBemiSchema[] = "bemi";
 
 // Starts a decoding session's cache. Registers the invalidation callbacks once per backend.
 void relation_cache_init(const bemi::TableFilter *filter);

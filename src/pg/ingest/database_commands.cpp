@@ -14,6 +14,7 @@
 
 #include "pg/compat.hpp"
 #include "pg/ingest/shared_state.hpp"
+#include "pg/names.hpp"
 
 #include <csignal>
 
@@ -226,8 +227,8 @@ Oid dropping = InvalidOid;
 // (there is none to expect) must not abort the DROP DATABASE after its files are removed, so
 // it becomes a WARNING and a worker's periodic clean-up drops the origin later.
 void drop_origin_of(Oid database) {
-    char origin[kNameLength];
-    origin_name_for(database, origin, sizeof origin);
+    char origin[names::kNameLength];
+    names::worker_origin_name_for(database, origin, sizeof origin);
     if (replorigin_by_name(origin, true) == InvalidRepOriginId)
         return;
     const MemoryContext cxt = CurrentMemoryContext;

@@ -18,6 +18,7 @@
 #include "pg/boundary.hpp"
 #include "pg/ingest/shared_state.hpp"
 #include "pg/ingest/workers.hpp"
+#include "pg/names.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {
@@ -60,8 +61,8 @@ enum Outcome { kIdle, kBatch, kAgain, kFailed };
 struct Worker {
     Oid database;
     Oid extension;         // the extension this worker captures for
-    char slot[kNameLength];
-    char origin[kNameLength];
+    char slot[names::kNameLength];
+    char origin[names::kNameLength];
     DatabaseEntry *entry;
     MemoryContext cxt;
     bool origin_ready;     // the session's replication origin is set up
@@ -319,11 +320,11 @@ Datum column(int col) {
 // quick succession) is another extension: its tables are new, so capture starts over (this
 // worker stops, dropping slot and origin; the request of the new one starts a fresh worker).
 bool extension_installed() {
-    Oid ext = get_extension_oid("bemi", true);
+    Oid ext = get_extension_oid(names::kExtension, true);
     if (!OidIsValid(ext))
         return false;
     LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
-    if (get_extension_oid("bemi", true) != ext) // a DROP may have committed while we waited
+    if (get_extension_oid(names::kExtension, true) != ext) // a DROP may have committed while we waited
         return false;
     if (OidIsValid(W.extension) && W.extension != ext)
         return false;
@@ -379,22 +380,27 @@ bool setup_origin() {
     return true;
 }
 
-// Origins named bemi_ingest_<oid> of databases that no longer exist (DROP DATABASE ... WITH
-// (FORCE) terminates the worker before it can drop its origin; the server drops the slot), and
-// origins bemi_ingest_restore_<pid> of restoring sessions that have ended.
-// The launcher cannot read pg_replication_origin (it has no database), so workers do this.
+// Drops the origins named prefix + a number that no row of owners (a FROM item) has as
+// owner_number any more. The number starts right after the prefix: at sizeof(prefix),
+// counting from 1.
+template <size_t N>
+void drop_origins_without_owner(const char (&prefix)[N], const char *owners, const char *owner_number) {
+    (void) run(psprintf("SELECT pg_catalog.pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o "
+                        "WHERE o.roname OPERATOR(pg_catalog.~) '^%s[0-9]+$' "
+                        "AND NOT EXISTS (SELECT FROM %s WHERE %s::pg_catalog.text "
+                        "OPERATOR(pg_catalog.=) pg_catalog.substr(o.roname, %d))",
+                        prefix, owners, owner_number, static_cast<int>(N)),
+               0, nullptr, nullptr, SPI_OK_SELECT);
+}
+
+// Workers' origins of databases that no longer exist (DROP DATABASE ... WITH (FORCE)
+// terminates the worker before it can drop its origin; the server drops the slot), and
+// origins of restoring sessions (bemi.restoring, src/pg/capture/restore_session.cpp) that
+// have ended. The launcher cannot read pg_replication_origin (it has no database), so workers
+// do this.
 void drop_orphan_origins() {
-    (void) run("SELECT pg_catalog.pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o "
-               "WHERE o.roname OPERATOR(pg_catalog.~) '^bemi_ingest_[0-9]+$' "
-               "AND NOT EXISTS (SELECT FROM pg_catalog.pg_database d WHERE d.oid::pg_catalog.text "
-               "OPERATOR(pg_catalog.=) pg_catalog.substr(o.roname, 13))",
-               0, nullptr, nullptr, SPI_OK_SELECT);
-    // Origins of restoring sessions (bemi.restoring, src/pg/capture/restore_session.cpp) that ended.
-    (void) run("SELECT pg_catalog.pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o "
-               "WHERE o.roname OPERATOR(pg_catalog.~) '^bemi_ingest_restore_[0-9]+$' "
-               "AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.pid::pg_catalog.text "
-               "OPERATOR(pg_catalog.=) pg_catalog.substr(o.roname, 21))",
-               0, nullptr, nullptr, SPI_OK_SELECT);
+    drop_origins_without_owner(names::kWorkerOriginPrefix, "pg_catalog.pg_database d", "d.oid");
+    drop_origins_without_owner(names::kRestoreOriginPrefix, "pg_catalog.pg_stat_activity a", "a.pid");
 }
 
 struct SlotInfo {
@@ -408,7 +414,7 @@ struct SlotInfo {
 void read_slot(SlotInfo *info) {
     const Oid types[1] = {TEXTOID};
     Datum values[1] = {text_datum(W.slot)};
-    const int n = run("SELECT plugin OPERATOR(pg_catalog.=) 'bemi' AND database OPERATOR(pg_catalog.=) "
+    const int n = run("SELECT plugin OPERATOR(pg_catalog.=) '" BEMI_NAME "' AND database OPERATOR(pg_catalog.=) "
                       "pg_catalog.current_database(), wal_status OPERATOR(pg_catalog.=) 'lost', "
                       "confirmed_flush_lsn, restart_lsn "
                       "FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
@@ -471,7 +477,7 @@ bool history_from_elsewhere() {
 // cluster: this database is a copy of it (CREATE DATABASE ... TEMPLATE, or a dump of it restored
 // here). Then its WAL is ours: *stored_end receives the commit position of the last change the
 // copied capture stored (its start point if it stored none), after which the copy's trail ends,
-// and source (kNameLength) that database's name as recorded.
+// and source (names::kNameLength) that database's name as recorded.
 bool copied_in_this_cluster(XLogRecPtr *stored_end, char *source) {
     const int n = run("SELECT h.database::pg_catalog.text, coalesce('0/0'::pg_catalog.pg_lsn OPERATOR(pg_catalog.+) "
                       "(SELECT pg_catalog.max(c.commit_position) FROM bemi.changes c "
@@ -488,7 +494,7 @@ bool copied_in_this_cluster(XLogRecPtr *stored_end, char *source) {
     if (n == 0)
         return false;
     char *name = TextDatumGetCString(column(1));
-    strlcpy(source, name, kNameLength);
+    strlcpy(source, name, names::kNameLength);
     *stored_end = column_isnull(2) ? InvalidXLogRecPtr : DatumGetLSN(column(2));
     return true;
 }
@@ -526,9 +532,9 @@ void record_capture_start(History before, XLogRecPtr stopped_at, XLogRecPtr cons
         // captured. Where the earlier one ended lies in another cluster's WAL, unless the
         // trail was copied from a database of this cluster: then it is known.
         XLogRecPtr stored_end = InvalidXLogRecPtr;
-        char source[kNameLength];
+        char source[names::kNameLength];
         if (copied_in_this_cluster(&stored_end, source)) {
-            char detail[256 + kNameLength];
+            char detail[256 + names::kNameLength];
             snprintf(detail, sizeof detail,
                      "capture started in a copy of database \"%s\" (CREATE DATABASE ... TEMPLATE, or a restore in "
                      "this cluster): the earlier capture's rows are that database's history up to the copy",
@@ -568,7 +574,7 @@ XLogRecPtr create_slot() {
     (void) set_config_option("lock_timeout", "0", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
     const Oid types[1] = {TEXTOID};
     Datum values[1] = {text_datum(W.slot)};
-    (void) run("SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1::pg_catalog.name, 'bemi')", 1,
+    (void) run("SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1::pg_catalog.name, '" BEMI_NAME "')", 1,
                types, values, SPI_OK_SELECT);
     const XLogRecPtr consistent = DatumGetLSN(column(1));
     finish();
@@ -757,7 +763,7 @@ Outcome guarded_step() {
 
 using namespace bemi_pg;
 
-BEMI_BGWORKER_MAIN(bemi_ingest_worker_main) {
+BEMI_BGWORKER_MAIN(BEMI_INGEST_WORKER_MAIN) {
     W.database = DatumGetObjectId(main_arg);
     pqsignal(SIGTERM, die);
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -772,9 +778,9 @@ BEMI_BGWORKER_MAIN(bemi_ingest_worker_main) {
     in_ingest_worker = true;
     prev_emit_log_hook = emit_log_hook;
     emit_log_hook = quiet_decoding_messages;
-    pgstat_report_appname("bemi ingest worker");
-    slot_name_for(W.database, W.slot, sizeof W.slot);
-    origin_name_for(W.database, W.origin, sizeof W.origin);
+    pgstat_report_appname(names::kIngestWorkerType);
+    names::slot_name_for(W.database, W.slot, sizeof W.slot);
+    names::worker_origin_name_for(W.database, W.origin, sizeof W.origin);
     W.cxt = AllocSetContextCreate(TopMemoryContext, "bemi ingest", ALLOCSET_DEFAULT_SIZES);
 
     // A lock held on bemi.changes (or a long DROP EXTENSION) shows in bemi.status as an error

@@ -11,6 +11,7 @@
 #include "pg/boundary.hpp"
 #include "pg/ingest/shared_state.hpp"
 #include "pg/ingest/workers.hpp"
+#include "pg/names.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {
@@ -155,10 +156,10 @@ void register_worker(int i, Oid database, TimestampTz now) {
     // The launcher restarts workers itself: after a crash-and-restart cycle the postmaster
     // forgets never-restart workers, so a restarted launcher cannot race a restarted worker.
     worker.bgw_restart_time = BGW_NEVER_RESTART;
-    strlcpy(worker.bgw_library_name, "bemi", BGW_MAXLEN);
-    strlcpy(worker.bgw_function_name, "bemi_ingest_worker_main", BGW_MAXLEN);
-    snprintf(worker.bgw_name, BGW_MAXLEN, "bemi ingest worker for database %u", database);
-    strlcpy(worker.bgw_type, "bemi ingest worker", BGW_MAXLEN);
+    strlcpy(worker.bgw_library_name, names::kLibrary, BGW_MAXLEN);
+    strlcpy(worker.bgw_function_name, names::kIngestWorkerMain, BGW_MAXLEN);
+    snprintf(worker.bgw_name, BGW_MAXLEN, names::kIngestWorkerNameFormat, database);
+    strlcpy(worker.bgw_type, names::kIngestWorkerType, BGW_MAXLEN);
     worker.bgw_main_arg = ObjectIdGetDatum(database);
     worker.bgw_notify_pid = MyProcPid;
 
@@ -269,10 +270,10 @@ void workers_init_preload() {
     launcher.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
     launcher.bgw_start_time = BgWorkerStart_RecoveryFinished;
     launcher.bgw_restart_time = 5;
-    strlcpy(launcher.bgw_library_name, "bemi", BGW_MAXLEN);
-    strlcpy(launcher.bgw_function_name, "bemi_launcher_main", BGW_MAXLEN);
-    strlcpy(launcher.bgw_name, "bemi launcher", BGW_MAXLEN);
-    strlcpy(launcher.bgw_type, "bemi launcher", BGW_MAXLEN);
+    strlcpy(launcher.bgw_library_name, names::kLibrary, BGW_MAXLEN);
+    strlcpy(launcher.bgw_function_name, names::kLauncherMain, BGW_MAXLEN);
+    strlcpy(launcher.bgw_name, names::kLauncherType, BGW_MAXLEN);
+    strlcpy(launcher.bgw_type, names::kLauncherType, BGW_MAXLEN);
     RegisterBackgroundWorker(&launcher);
 }
 
@@ -280,7 +281,7 @@ void workers_init_preload() {
 
 using namespace bemi_pg;
 
-BEMI_BGWORKER_MAIN(bemi_launcher_main) {
+BEMI_BGWORKER_MAIN(BEMI_LAUNCHER_MAIN) {
     (void) main_arg;
     pqsignal(SIGTERM, die);
     pqsignal(SIGHUP, SignalHandlerForConfigReload);

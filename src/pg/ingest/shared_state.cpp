@@ -158,14 +158,6 @@ XLogRecPtr wal_written_end() {
     return insert;
 }
 
-void slot_name_for(Oid database, char *out, size_t size) {
-    snprintf(out, size, "%s%u", kSlotPrefix, database);
-}
-
-void origin_name_for(Oid database, char *out, size_t size) {
-    snprintf(out, size, "%s%u", kOriginPrefixFull, database);
-}
-
 bool ingest_worker_serves(Oid database) {
     if (shared == nullptr)
         return false;

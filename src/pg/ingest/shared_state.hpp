@@ -36,11 +36,6 @@ enum class WorkerState {
 };
 const char *state_name(WorkerState state);
 
-// Names derived from the database oid.
-constexpr char kSlotPrefix[] = "bemi_";
-constexpr char kOriginPrefixFull[] = "bemi_ingest_"; // + database oid (the plugin skips "bemi_ingest*")
-constexpr int kNameLength = 64;
-
 struct DatabaseEntry {
     Oid database;             // InvalidOid: the entry is free
 
@@ -113,9 +108,5 @@ void wake_launcher();
 // XLogFlush() of it fails ("xlog flush request ... is not satisfied") and a wait for it
 // never ends while nothing else is written.
 XLogRecPtr wal_written_end();
-
-// "bemi_<oid>" and "bemi_ingest_<oid>".
-void slot_name_for(Oid database, char *out, size_t size);
-void origin_name_for(Oid database, char *out, size_t size);
 
 } // namespace bemi_pg

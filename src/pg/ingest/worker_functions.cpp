@@ -6,6 +6,7 @@
 #include "pg/boundary.hpp"
 #include "pg/ingest/shared_state.hpp"
 #include "pg/ingest/workers.hpp"
+#include "pg/names.hpp"
 
 extern "C" {
 #include "funcapi.h"
@@ -127,8 +128,8 @@ int free_worker_slots() {
 bool slot_created(const EntryCopy &e) {
     if (e.state == WorkerState::kCreatingSlot)
         return false;
-    char slot[kNameLength];
-    slot_name_for(MyDatabaseId, slot, sizeof slot);
+    char slot[names::kNameLength];
+    names::slot_name_for(MyDatabaseId, slot, sizeof slot);
     return SearchNamedReplicationSlot(slot, true) != nullptr;
 }
 
@@ -188,8 +189,8 @@ BEMI_FUNCTION(bemi_worker_status) {
         values[i] = 0;
         nulls[i] = true;
     }
-    char slot[kNameLength];
-    slot_name_for(MyDatabaseId, slot, sizeof slot);
+    char slot[names::kNameLength];
+    names::slot_name_for(MyDatabaseId, slot, sizeof slot);
     values[0] = CStringGetTextDatum(slot);
     nulls[0] = false;
 
