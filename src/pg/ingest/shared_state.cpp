@@ -123,6 +123,7 @@ const char *state_name(WorkerState state) {
     case WorkerState::kStopped: return "stopped";
     case WorkerState::kRestarting: return "restarting";
     case WorkerState::kPaused: return "paused: database being dropped, copied or renamed";
+    case WorkerState::kNotPreloaded: return "not preloaded";
     }
     return "unknown";
 }

@@ -17,8 +17,10 @@ namespace bemi_pg {
 
 constexpr int kErrorLength = 256;
 
-// What a database's ingestion is doing, as bemi.status shows it (state_name: the one name
-// table, in shared_state.cpp).
+// What a database's ingestion is doing, as bemi.status shows it. state_name() in
+// shared_state.cpp is the one name table (a switch: -Wswitch under -Werror refuses a state
+// without a name); code compares states, never their text. The launcher has no state of its
+// own: it sets these, for the entries it starts workers for.
 enum class WorkerState {
     kNotRunning,      // no worker, none asked for
     kRequested,       // CREATE/ALTER EXTENSION committed: the launcher starts one
@@ -33,6 +35,7 @@ enum class WorkerState {
     kStopped,         // the extension is gone
     kRestarting,      // the worker exited; the launcher starts another
     kPaused,          // DROP DATABASE or CREATE DATABASE ... TEMPLATE of this database runs
+    kNotPreloaded,    // never stored: bemi.status without shared memory (not preloaded)
 };
 const char *state_name(WorkerState state);
 

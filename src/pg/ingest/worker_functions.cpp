@@ -195,7 +195,7 @@ BEMI_FUNCTION(bemi_worker_status) {
     nulls[0] = false;
 
     if (shared == nullptr) {
-        values[2] = CStringGetTextDatum("not preloaded");
+        values[2] = CStringGetTextDatum(state_name(WorkerState::kNotPreloaded));
         nulls[2] = false;
         values[9] = CStringGetTextDatum("bemi is not in shared_preload_libraries: no worker runs");
         nulls[9] = false;
@@ -210,7 +210,7 @@ BEMI_FUNCTION(bemi_worker_status) {
         }
         LWLockRelease(shared->lock);
         if (!found) {
-            values[2] = CStringGetTextDatum("not running");
+            values[2] = CStringGetTextDatum(state_name(WorkerState::kNotRunning));
             nulls[2] = false;
         } else {
             copy.last_error[kErrorLength - 1] = '\0';
