@@ -7,8 +7,9 @@
 #   bench/capture_bench.sh --help     this text
 #
 # Run as root (the server runs as the `postgres` OS user; perf needs root) or as postgres.
-# Starts its own throw-away cluster (initdb into a mktemp dir, a free port, unix socket in
-# that dir) and stops and removes it on exit. Installs nothing.
+# Starts its own throw-away cluster with the shared test helpers (test/lib/cluster.sh: initdb
+# into a mktemp dir, a free port, unix socket in that dir) and stops and removes it on exit.
+# Installs nothing.
 #
 # Server: initdb defaults (fsync, synchronous_commit, full_page_writes and autovacuum on),
 # except wal_level=logical, shared_preload_libraries='bemi',
@@ -166,6 +167,9 @@ done
 ((BENCH_SPLIT_REPEAT >= 1)) || die "BENCH_SPLIT_REPEAT must be >= 1"
 case $BENCH_PROTOCOL in simple | extended | prepared) ;; *) die "BENCH_PROTOCOL must be simple, extended or prepared" ;; esac
 
+# shellcheck source-path=SCRIPTDIR source=../test/lib/cluster.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/lib/cluster.sh"
+
 # ------------------------------------------------------------------ prerequisites
 
 [[ -x $PG_CONFIG ]] || command -v "$PG_CONFIG" >/dev/null 2>&1 || die "pg_config not found: $PG_CONFIG (set PG_CONFIG)"
@@ -182,12 +186,7 @@ BEMI_SO_ID=$(so_id)
 for b in initdb pg_ctl psql pgbench; do
     [[ -x $BINDIR/$b ]] || die "$BINDIR/$b is missing"
 done
-if ((EUID == 0)); then
-    id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' OS user to run the server"
-    command -v runuser >/dev/null 2>&1 || die "runuser is needed when running as root"
-elif [[ $(id -un) != postgres ]]; then
-    die "run as root or as the postgres OS user (running as $(id -un))"
-fi
+bemi_check_os_user || die "cannot run the server"
 if [[ -z ${BENCH_PERF:-} ]]; then
     BENCH_PERF=0
     if ((EUID == 0)) && command -v perf >/dev/null 2>&1; then BENCH_PERF=1; fi
@@ -199,23 +198,11 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # ------------------------------------------------------------------ cluster
 
-TMP=$(mktemp -d /tmp/bemi-capture-bench.XXXXXX)
-chmod 755 "$TMP"
-if ((EUID == 0)); then chown postgres: "$TMP"; fi
-DATADIR=$TMP/data
-SERVER_LOG=$TMP/server.log
+unset BEMI_TEST_DATADIR # bemi_cluster_init sets it: until then there is no cluster to stop
+TMP=$(bemi_scratch_dir bemi-capture-bench) || die "mktemp failed"
 RES=$TMP/results
 mkdir -p "$RES"
-STARTED=0
 BG_PIDS=()
-
-as_pg() {
-    if ((EUID == 0)); then
-        (cd "$TMP" && runuser -u postgres -- "$@")
-    else
-        (cd "$TMP" && "$@")
-    fi
-}
 
 cleanup() {
     local rc=$? p
@@ -224,79 +211,31 @@ cleanup() {
     for p in "${BG_PIDS[@]}"; do
         kill "$p" 2>/dev/null || true
     done
-    if ((STARTED)); then
-        as_pg "$BINDIR/pg_ctl" -D "$DATADIR" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
-    fi
+    bemi_cluster_stop
     if [[ -n $BENCH_OUT && -d $RES ]]; then
         mkdir -p "$BENCH_OUT" && cp -r "$RES"/. "$BENCH_OUT"/ && echo "capture_bench: results kept in $BENCH_OUT" >&2
     fi
-    if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
-        echo "capture_bench: kept $TMP (server log: $SERVER_LOG)" >&2
-    else
-        rm -rf "$TMP"
-    fi
+    bemi_scratch_remove capture_bench "$TMP" "${BENCH_KEEP_TMP:-0}"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-    local port
-    for _ in $(seq 1 200); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        if port_free "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
-}
-
-log "initdb into $DATADIR"
-as_pg "$BINDIR/initdb" -D "$DATADIR" --auth=trust -U postgres --encoding=UTF8 --locale=C.UTF-8 \
-    --no-sync >"$TMP/initdb.log" 2>&1 || {
-    cat "$TMP/initdb.log" >&2
-    die "initdb failed"
-}
+log "initdb into $TMP/data"
 SETTINGS="wal_level=logical, shared_preload_libraries='bemi', output_plugin_libraries='pgoutput, test_decoding, wal2json, bemi', max_connections=100, shared_buffers=256MB"
-as_pg tee -a "$DATADIR/postgresql.conf" >/dev/null <<EOF
-
-# ---- bench/capture_bench.sh: initdb defaults except these ----
-unix_socket_directories = '$TMP'
-listen_addresses = '127.0.0.1'
-wal_level = logical
-shared_preload_libraries = 'bemi'
-output_plugin_libraries = 'pgoutput, test_decoding, wal2json, bemi'
+export BEMI_TEST_BASE_CONF=initdb BEMI_SHARED_PRELOAD=bemi
+export BEMI_TEST_EXTRA_CONF="# ---- bench/capture_bench.sh: initdb defaults except these ----
 max_connections = 100
-shared_buffers = 256MB
-log_line_prefix = '%m [%p] %q%a '
-EOF
-
-start_server() {
-    local port
-    for _ in 1 2 3 4 5; do
-        port=${BENCH_PORT:-$(pick_port)} || die "no free TCP port found"
-        if as_pg "$BINDIR/pg_ctl" -D "$DATADIR" -l "$SERVER_LOG" -o "-c port=$port" -w -t 60 start >/dev/null; then
-            STARTED=1
-            PORT=$port
-            return 0
-        fi
-        STARTED=1 # pg_ctl may give up on a postmaster that still comes up: stop it on exit
-        if [[ -z ${BENCH_PORT:-} ]] && grep -qE 'could not (bind|create listen socket)|Address already in use' "$SERVER_LOG"; then
-            as_pg "$BINDIR/pg_ctl" -D "$DATADIR" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
-            continue
-        fi
-        break
-    done
-    tail -n 30 "$SERVER_LOG" >&2 || true
+shared_buffers = 256MB"
+if [[ -n ${BENCH_PORT:-} ]]; then export BEMI_TEST_PORT=$BENCH_PORT; else unset BEMI_TEST_PORT; fi
+bemi_cluster_init "$TMP" || die "initdb failed"
+bemi_cluster_start || {
+    tail -n 30 "$BEMI_TEST_SERVER_LOG" >&2 || true
     die "the server failed to start"
 }
-start_server
-export PGHOST=$TMP PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 unset PGHOSTADDR PGSERVICE PGSERVICEFILE PGOPTIONS PGDATA PGAPPNAME
-log "server up on port $PORT ($PG_VERSION_STR), bemi.so $BEMI_SO_ID"
+log "server up on port $PGPORT ($PG_VERSION_STR), bemi.so $BEMI_SO_ID"
 
 PSQL=("$BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1)
 sql() { "${PSQL[@]}" -c "$1"; }           # in database postgres
@@ -360,7 +299,7 @@ sqldb bench_bemi "CREATE EXTENSION bemi" >/dev/null
 sqldb bench_bemi "SELECT bemi.set_replica_identity_full(ARRAY['public.todo'::regclass])" >/dev/null
 # The split experiment's scratch tables are not captured.
 sqldb bench_bemi "INSERT INTO bemi.excluded_tables (pattern, reason) VALUES ('bench_split.*', 'capture_bench scratch tables')" >/dev/null
-[[ $(sqldb bench_bemi "SELECT bemi.sync('60 s')") == t ]] || die "bemi.sync() did not return true after CREATE EXTENSION (see $SERVER_LOG)"
+[[ $(sqldb bench_bemi "SELECT bemi.sync('60 s')") == t ]] || die "bemi.sync() did not return true after CREATE EXTENSION (see $BEMI_TEST_SERVER_LOG)"
 BEMI_SLOT=$(sqldb bench_bemi "SELECT slot FROM bemi.status")
 log "databases ready: bench_plain bench_bemi bench_audit ($BENCH_ROWS rows each); bemi slot $BEMI_SLOT"
 
@@ -405,7 +344,7 @@ sys_jiffies() { awk '/^cpu /{ busy = $2+$3+$4+$7+$8+$9; print busy, busy + $5 + 
 # reaped (backends that ended: their time is added to the postmaster's cutime/cstime).
 cluster_cpu() {
     local pm
-    pm=$(head -n 1 "$DATADIR/postmaster.pid")
+    pm=$(head -n 1 "$BEMI_TEST_DATADIR/postmaster.pid")
     { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" -v t="$CLK_TCK" '{
         line = $0; pid = $1; sub(/^.*\) /, "", line); split(line, f, " ")
         if (pid == pm) s += f[12] + f[13] + f[14] + f[15]; else if (f[2] == pm) s += f[12] + f[13] }

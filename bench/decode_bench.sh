@@ -5,8 +5,8 @@
 #   bench/decode_bench.sh --big      memory boundedness: one huge transaction, spilled, decoded by bemi
 #
 # Run as root (the server then runs as the `postgres` OS user) or as postgres. Starts its
-# own throw-away cluster (initdb into a mktemp dir, a free port, unix socket in that dir)
-# and stops and removes it on exit. Installs nothing: bemi, wal2json
+# own throw-away cluster with the shared test helpers (test/lib/cluster.sh: initdb into a
+# mktemp dir, a free port, unix socket in that dir) and stops and removes it on exit. Installs nothing: bemi, wal2json
 # (Debian: postgresql-15-wal2json) and test_decoding must already be installed.
 #
 # Throughput mode. One table with a mix of column types, REPLICA IDENTITY FULL. Slots for
@@ -105,6 +105,9 @@ done
 ((BENCH_UPDATES + BENCH_DELETES <= BENCH_INSERTS)) ||
     die "BENCH_UPDATES + BENCH_DELETES must not exceed BENCH_INSERTS (updated and deleted rows are distinct)"
 
+# shellcheck source-path=SCRIPTDIR source=../test/lib/cluster.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/lib/cluster.sh"
+
 # ------------------------------------------------------------------ prerequisites
 
 [[ -x $PG_CONFIG ]] || command -v "$PG_CONFIG" >/dev/null 2>&1 || die "pg_config not found: $PG_CONFIG (set PG_CONFIG)"
@@ -126,12 +129,7 @@ BEMI_SO_ID="$(sha256sum "$PKGLIBDIR/bemi.so" | cut -c1-12) $(date -u -r "$PKGLIB
 for b in initdb pg_ctl psql pg_recvlogical; do
     [[ -x $BINDIR/$b ]] || die "$BINDIR/$b is missing"
 done
-if ((EUID == 0)); then
-    id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' OS user to run the server"
-    command -v runuser >/dev/null 2>&1 || die "runuser is needed when running as root"
-elif [[ $(id -un) != postgres ]]; then
-    die "run as root or as the postgres OS user (running as $(id -un))"
-fi
+bemi_check_os_user || die "cannot run the server"
 BENCH_CALLGRIND=${BENCH_CALLGRIND:-0}
 if [[ $BENCH_CALLGRIND == 1 ]]; then
     command -v valgrind >/dev/null 2>&1 || die "BENCH_CALLGRIND=1 needs valgrind (Debian: apt-get install valgrind)"
@@ -144,50 +142,18 @@ fi
 
 # ------------------------------------------------------------------ cluster
 
-TMP=$(mktemp -d /tmp/bemi-bench.XXXXXX)
-chmod 755 "$TMP"
-if ((EUID == 0)); then chown postgres: "$TMP"; fi
-DATADIR=$TMP/data
-SERVER_LOG=$TMP/server.log
-STARTED=0
-
-as_pg() {
-    if ((EUID == 0)); then
-        (cd "$TMP" && runuser -u postgres -- "$@")
-    else
-        (cd "$TMP" && "$@")
-    fi
-}
+unset BEMI_TEST_DATADIR # bemi_cluster_init sets it: until then there is no cluster to stop
+TMP=$(bemi_scratch_dir bemi-bench) || die "mktemp failed"
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if ((STARTED)); then
-        as_pg "$BINDIR/pg_ctl" -D "$DATADIR" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
-    fi
-    if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
-        echo "decode_bench: kept $TMP (server log: $SERVER_LOG)" >&2
-    else
-        rm -rf "$TMP"
-    fi
+    bemi_scratch_remove decode_bench "$TMP" "${BENCH_KEEP_TMP:-0}"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-    local port
-    for _ in $(seq 1 200); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        if port_free "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
-}
 
 if [[ $MODE == big ]]; then
     WORK_MEM_SETTING=64kB
@@ -195,21 +161,9 @@ else
     WORK_MEM_SETTING=256MB
 fi
 
-log "initdb into $DATADIR"
-as_pg "$BINDIR/initdb" -D "$DATADIR" --auth=trust -U postgres --encoding=UTF8 --locale=C.UTF-8 \
-    --no-sync >"$TMP/initdb.log" 2>&1 || {
-    cat "$TMP/initdb.log" >&2
-    die "initdb failed"
-}
-# This server build only lets libraries listed in output_plugin_libraries be used as output
-# plugins (default 'pgoutput, test_decoding').
-as_pg tee -a "$DATADIR/postgresql.conf" >/dev/null <<EOF
-
-# ---- bench/decode_bench.sh ----
-unix_socket_directories = '$TMP'
-listen_addresses = '127.0.0.1'
-wal_level = logical
-output_plugin_libraries = 'pgoutput, test_decoding, wal2json, bemi'
+log "initdb into $TMP/data"
+export BEMI_TEST_BASE_CONF=initdb BEMI_SHARED_PRELOAD=
+export BEMI_TEST_EXTRA_CONF="# ---- bench/decode_bench.sh ----
 max_replication_slots = 10
 max_wal_senders = 10
 shared_buffers = 256MB
@@ -219,33 +173,15 @@ synchronous_commit = off
 full_page_writes = off
 max_wal_size = 8GB
 checkpoint_timeout = 30min
-autovacuum = off
-log_line_prefix = '%m [%p] %q%a '
-EOF
-
-start_server() {
-    local port
-    for _ in 1 2 3 4 5; do
-        port=${BENCH_PORT:-$(pick_port)} || die "no free TCP port found"
-        if as_pg "$BINDIR/pg_ctl" -D "$DATADIR" -l "$SERVER_LOG" -o "-c port=$port" -w -t 60 start >/dev/null; then
-            STARTED=1
-            PORT=$port
-            return 0
-        fi
-        STARTED=1 # pg_ctl may give up on a postmaster that still comes up: stop it on exit
-        if [[ -z ${BENCH_PORT:-} ]] && grep -qE 'could not (bind|create listen socket)|Address already in use' "$SERVER_LOG"; then
-            as_pg "$BINDIR/pg_ctl" -D "$DATADIR" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
-            continue
-        fi
-        break
-    done
-    tail -n 30 "$SERVER_LOG" >&2 || true
+autovacuum = off"
+if [[ -n ${BENCH_PORT:-} ]]; then export BEMI_TEST_PORT=$BENCH_PORT; else unset BEMI_TEST_PORT; fi
+bemi_cluster_init "$TMP" || die "initdb failed"
+bemi_cluster_start || {
+    tail -n 30 "$BEMI_TEST_SERVER_LOG" >&2 || true
     die "the server failed to start"
 }
-start_server
-export PGHOST=$TMP PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 unset PGHOSTADDR PGSERVICE PGSERVICEFILE PGOPTIONS PGDATA
-log "server up on port $PORT ($PG_VERSION_STR)"
+log "server up on port $PGPORT ($PG_VERSION_STR)"
 
 PSQL=("$BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1)
 sql() { "${PSQL[@]}" -c "$1"; }
@@ -392,7 +328,7 @@ END
     for ((round = 1; round <= BENCH_ROUNDS; round++)); do
         for p in $BENCH_PLUGINS; do
             line=$(timed_peek "$p")
-            [[ -n $line ]] || die "peek of $p returned nothing (see $SERVER_LOG)"
+            [[ -n $line ]] || die "peek of $p returned nothing (see $BEMI_TEST_SERVER_LOG)"
             read -r rows secs hwm <<<"$line"
             if [[ $rows != "${expect[$p]}" ]]; then
                 die "$p emitted $rows rows, expected ${expect[$p]} (workload of $changes changes)"
@@ -458,8 +394,7 @@ callgrind_counts() {
     local out=${BENCH_CALLGRIND_DIR:-$PWD/bench-callgrind-$(date +%Y%m%d-%H%M%S)}
     mkdir -p "$out"
     if ((EUID == 0)); then chown postgres: "$out"; fi
-    as_pg "$BINDIR/pg_ctl" -D "$DATADIR" -m fast -w -t 60 stop >/dev/null
-    STARTED=0
+    bemi_cluster_stop_fast || die "the server did not stop cleanly (see $BEMI_TEST_SERVER_LOG)"
     local name q ir rows
     local -A instr
     local names="base $BENCH_PLUGINS"
@@ -473,8 +408,8 @@ callgrind_counts() {
         echo "$q;" >"$TMP/cg_$name.sql"
         chmod 644 "$TMP/cg_$name.sql"
         log "callgrind: $name"
-        as_pg valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.$name.out" \
-            "$BINDIR/postgres" --single -D "$DATADIR" postgres <"$TMP/cg_$name.sql" >"$TMP/cg_$name.log" 2>&1 ||
+        bemi_as_pg valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.$name.out" \
+            "$BINDIR/postgres" --single -D "$BEMI_TEST_DATADIR" postgres <"$TMP/cg_$name.sql" >"$TMP/cg_$name.log" 2>&1 ||
             die "callgrind run for $name failed: $(tail -n 5 "$TMP/cg_$name.log")"
         ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$TMP/cg_$name.log")
         [[ -n $ir ]] || die "callgrind: no instruction count for $name (see $TMP/cg_$name.log)"
@@ -636,7 +571,7 @@ run_big() {
         mem=$(awk '/^VmRSS:/{r=$2} /^VmHWM:/{h=$2} /^RssAnon:/{a=$2} END{if (r != "") print r, h, a}' \
             "/proc/$pid/status" 2>/dev/null || true)
         [[ -n $mem ]] || break
-        spill=$(du -sk "$DATADIR/pg_replslot/bench_big" 2>/dev/null | awk '{print $1}')
+        spill=$(du -sk "$BEMI_TEST_DATADIR/pg_replslot/bench_big" 2>/dev/null | awk '{print $1}')
         now=$(date +%s.%N)
         echo "$(awk -v a="$start" -v b="$now" 'BEGIN{printf "%.2f", b-a}') $mem ${spill:-0}" >>"$samples"
         sleep "$BENCH_SAMPLE_SEC"

@@ -139,28 +139,18 @@ if [[ ! -f $SHAREDIR/extension/periods.control ]]; then
         die "the periods extension is not installed for $PG_CONFIG (Debian: apt-get install -y postgresql-15-periods)"
     fi
 fi
-if ((EUID == 0)); then
-    id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' OS user to run the server"
-elif [[ $(id -un) != postgres ]]; then
-    die "run as root or as the postgres OS user (running as $(id -un))"
-fi
+bemi_check_os_user || die "cannot run the server"
 export PATH="$BINDIR:$PATH"
 unset PGHOSTADDR PGSERVICE PGSERVICEFILE PGOPTIONS PGDATA PGAPPNAME
 
 # ------------------------------------------------------------------ cluster
 
-TMP=$(mktemp -d /tmp/bemi-tt-bench.XXXXXX)
-chmod 755 "$TMP"
-if ((EUID == 0)); then chown postgres: "$TMP"; fi
+unset BEMI_TEST_DATADIR # bemi_cluster_init sets it: until then there is no cluster to stop
+TMP=$(bemi_scratch_dir bemi-tt-bench) || die "mktemp failed"
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    bemi_cluster_stop
-    if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
-        echo "timetravel_bench: kept $TMP (server log: $TMP/server.log)" >&2
-    else
-        rm -rf "$TMP"
-    fi
+    bemi_scratch_remove timetravel_bench "$TMP" "${BENCH_KEEP_TMP:-0}"
     exit "$rc"
 }
 trap cleanup EXIT

@@ -6,7 +6,17 @@
 #   bemi_cluster_init  TMPDIR          initdb into TMPDIR/data, write config
 #   bemi_cluster_start                 pick a free port, start, export PG* vars
 #   bemi_cluster_stop                  immediate stop (idempotent, never fails)
+#   bemi_cluster_stop_fast             clean stop; fails if pg_ctl could not (then stops anyway)
 #   bemi_cluster_running               true if the postmaster is alive
+#
+# Scripts with a throw-away cluster of their own (bench/*.sh):
+#   bemi_check_os_user                 root with a `postgres` OS user, or postgres; else fails
+#   bemi_scratch_dir PREFIX            prints a new /tmp/PREFIX.XXXXXX the cluster owner can use
+#   bemi_scratch_remove NAME DIR KEEP  stops the cluster; removes DIR unless KEEP is 1
+#
+# A test's own cluster instead of the suite's (it kills or restarts the server, or needs
+# other settings; BEMI_SHARED_PRELOAD and BEMI_TEST_EXTRA_CONF as below):
+#   bemi_own_cluster_start DIR         empty DIR, initdb and start there; PG* then point at it
 #
 # Extra clusters (a test that needs a second server, or one configured otherwise):
 #   bemi_extra_cluster_start DIR       initdb into DIR/data, start; prints the port (socket in DIR)
@@ -22,6 +32,11 @@
 #   BEMI_TEST_PORT          force this TCP port instead of picking a free one
 #   BEMI_SHARED_PRELOAD     value for shared_preload_libraries (default empty)
 #   BEMI_TEST_EXTRA_CONF    extra lines appended verbatim to postgresql.conf
+#   BEMI_TEST_BASE_CONF     suite (default): the test suite's server settings (more slots,
+#                           prepared transactions, a small logical_decoding_work_mem so that
+#                           transactions spill, fsync off); initdb: initdb's defaults and only
+#                           what bemi needs (wal_level, output_plugin_libraries,
+#                           shared_preload_libraries), for benchmarks that state their settings
 #   BEMI_SERVER_PRELOAD     LD_PRELOAD for what runs as the cluster's owner (the server)
 
 : "${PG_CONFIG:=/usr/lib/postgresql/15/bin/pg_config}"
@@ -93,22 +108,35 @@ bemi_cluster_init() {
         return 1
     fi
 
+    local suite_conf
+    case ${BEMI_TEST_BASE_CONF:-suite} in
+    suite)
+        suite_conf="max_replication_slots = 20
+max_wal_senders = 10
+max_prepared_transactions = 10
+logical_decoding_work_mem = 64kB
+fsync = off"
+        ;;
+    initdb) suite_conf="# (initdb's defaults otherwise)" ;;
+    *)
+        echo "cluster.sh: BEMI_TEST_BASE_CONF must be suite or initdb" >&2
+        return 1
+        ;;
+    esac
     # Port and listen_addresses are passed on the pg_ctl command line at start
     # (so a retry can pick another port); everything else lives here.
     # Written through bemi_as_pg so the files keep the cluster owner.
+    # This server build lets only the libraries listed in output_plugin_libraries be output
+    # plugins (default 'pgoutput, test_decoding').
     bemi_as_pg tee -a "$BEMI_TEST_DATADIR/postgresql.conf" >/dev/null <<EOF
 
 # ---- bemi test suite (test/lib/cluster.sh) ----
 unix_socket_directories = '$BEMI_TEST_SOCKDIR'
 wal_level = logical
-max_replication_slots = 20
-max_wal_senders = 10
-max_prepared_transactions = 10
-logical_decoding_work_mem = 64kB
 output_plugin_libraries = 'pgoutput, test_decoding, wal2json, bemi'
 shared_preload_libraries = '${BEMI_SHARED_PRELOAD:-}'
-fsync = off
 log_line_prefix = '%m [%p] %q%a '
+$suite_conf
 ${BEMI_TEST_EXTRA_CONF:-}
 EOF
     bemi_as_pg tee "$BEMI_TEST_DATADIR/pg_hba.conf" >/dev/null <<'EOF'
@@ -163,22 +191,88 @@ bemi_cluster_running() {
 # Immediate shutdown.  Falls back to SIGQUIT (= immediate shutdown) on the
 # postmaster from postmaster.pid, then SIGKILL, if pg_ctl cannot do it.
 bemi_cluster_stop() {
-    local bindir pid i
+    _bemi_cluster_stop immediate
+}
+
+# A clean shutdown (a shutdown checkpoint: single-user mode or a restart then finds nothing to
+# recover); when pg_ctl cannot do it, stops the server as bemi_cluster_stop does and fails.
+bemi_cluster_stop_fast() {
+    _bemi_cluster_stop fast
+}
+
+_bemi_cluster_stop() {
+    local bindir pid i mode=$1 wait=30 clean=0
+    [[ $mode == fast ]] && wait=60
     [[ -n ${BEMI_TEST_DATADIR:-} && -d $BEMI_TEST_DATADIR ]] || return 0
     bemi_cluster_running || return 0
     pid=$(head -n 1 "$BEMI_TEST_DATADIR/postmaster.pid" 2>/dev/null)
     bindir=$(bemi_pg_bindir 2>/dev/null) || bindir=
-    if [[ -n $bindir ]]; then
-        bemi_as_pg "$bindir/pg_ctl" -D "$BEMI_TEST_DATADIR" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+    if [[ -n $bindir ]] && bemi_as_pg "$bindir/pg_ctl" -D "$BEMI_TEST_DATADIR" -m "$mode" -w -t "$wait" stop >/dev/null 2>&1; then
+        clean=1
     fi
+    [[ $mode == fast ]] || clean=1 # only a clean stop can fail
     for i in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
+        kill -0 "$pid" 2>/dev/null || return $((1 - clean))
         [[ $i -eq 1 ]] && kill -QUIT "$pid" 2>/dev/null
         [[ $i -eq 30 ]] && kill -KILL "$pid" 2>/dev/null
         sleep 0.2
     done
     echo "cluster.sh: WARNING: postmaster $pid is still running" >&2
     return 0
+}
+
+# ---------------------------------------------------------------- scripts' own clusters
+
+# bemi_check_os_user -- the server cannot run as root: a script run as root runs it (and
+# everything that touches its files) as `postgres`, through runuser (bemi_as_pg).
+bemi_check_os_user() {
+    if [[ $EUID -eq 0 ]]; then
+        id postgres >/dev/null 2>&1 || { echo "running as root needs a 'postgres' OS user to run the server" >&2; return 1; }
+        command -v runuser >/dev/null 2>&1 || { echo "runuser is needed when running as root" >&2; return 1; }
+    elif [[ $(id -un) != postgres ]]; then
+        echo "run as root or as the postgres OS user (running as $(id -un))" >&2
+        return 1
+    fi
+}
+
+# bemi_scratch_dir PREFIX -- prints a new directory /tmp/PREFIX.XXXXXX for bemi_cluster_init,
+# readable by everyone (a pipe or a file read by psql) and owned by the cluster's owner.
+bemi_scratch_dir() {
+    local dir
+    dir=$(mktemp -d "/tmp/$1.XXXXXX") || return 1
+    chmod 755 "$dir"
+    if [[ $EUID -eq 0 ]]; then chown postgres: "$dir"; fi
+    echo "$dir"
+}
+
+# bemi_scratch_remove NAME DIR KEEP -- at the end of a script: stops its cluster, then removes
+# DIR, or with KEEP=1 keeps it (data directory, server log) and says so as NAME.
+bemi_scratch_remove() {
+    bemi_cluster_stop
+    if [[ $3 == 1 ]]; then
+        echo "$1: kept $2 (server log: $2/server.log)" >&2
+    else
+        rm -rf "$2"
+    fi
+}
+
+# ---------------------------------------------------------------- a test's own cluster
+
+# bemi_fresh_dir DIR -- DIR, emptied, owned by the cluster's owner.
+bemi_fresh_dir() {
+    rm -rf "$1"
+    mkdir -p "$1"
+    if [[ $EUID -eq 0 ]]; then chown postgres: "$1"; fi
+}
+
+# bemi_own_cluster_start DIR -- the test's own cluster in DIR, on a free port: from here on
+# bemi_cluster_stop and PGHOST/PGPORT refer to it (the suite's server is left alone). Fails the
+# test when it does not start.
+bemi_own_cluster_start() {
+    bemi_fresh_dir "$1"
+    unset BEMI_TEST_PORT
+    bemi_cluster_init "$1" || bemi_fail "initdb"
+    bemi_cluster_start || bemi_fail "server start"
 }
 
 # ---------------------------------------------------------------- extra clusters
@@ -191,9 +285,7 @@ _bemi_extra_env() {
 
 bemi_extra_cluster_start() {
     local dir=$1
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    [[ $EUID -ne 0 ]] || chown postgres "$dir"
+    bemi_fresh_dir "$dir"
     (
         unset BEMI_TEST_PORT
         bemi_cluster_init "$dir" >/dev/null || exit 1

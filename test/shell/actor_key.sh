@@ -12,20 +12,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../lib/cluster.sh"
 
 root=${BEMI_TEST_TMPDIR:-$(mktemp -d)}/actor_key
-rm -rf "$root"
-mkdir -p "$root"
-[[ $EUID -eq 0 ]] && chown postgres: "$root"
 trap bemi_cluster_stop EXIT
 
-unset BEMI_TEST_PORT
 export BEMI_SHARED_PRELOAD=bemi
-bemi_cluster_init "$root" || bemi_fail "initdb"
-bemi_cluster_start || bemi_fail "server start"
+bemi_own_cluster_start "$root"
 key=$BEMI_TEST_DATADIR/bemi_actor.key
 
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 stop() { # fast, so the slot's confirmed position is saved (bemi_cluster_stop is immediate)
-    bemi_as_pg pg_ctl -D "$BEMI_TEST_DATADIR" -w -t 60 stop -m fast >/dev/null || bemi_fail "pg_ctl stop"
+    bemi_cluster_stop_fast || bemi_fail "pg_ctl stop"
 }
 restart() {
     bemi_as_pg pg_ctl -D "$BEMI_TEST_DATADIR" -l "$BEMI_TEST_SERVER_LOG" -w -t 60 restart -m fast >/dev/null ||

@@ -22,9 +22,6 @@ PATH="$(bemi_pg_bindir):$PATH"
 export PATH
 work=${BEMI_TEST_TMPDIR:-$(mktemp -d /tmp/bemi-start.XXXXXX)}
 root=$work/start-cluster
-rm -rf "$root"
-mkdir -p "$root"
-[[ $EUID -eq 0 ]] && chown postgres: "$root"
 
 blocker=
 finish() {
@@ -33,12 +30,10 @@ finish() {
 }
 trap finish EXIT
 
-unset BEMI_TEST_PORT
 export BEMI_SHARED_PRELOAD=bemi
 # bemi's launcher and the logical replication launcher fill both worker slots.
 export BEMI_TEST_EXTRA_CONF="max_worker_processes = 2"
-bemi_cluster_init "$root" || bemi_fail "initdb"
-bemi_cluster_start || bemi_fail "server start"
+bemi_own_cluster_start "$root"
 
 q() { local db=$1; shift; psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 

@@ -22,9 +22,8 @@ export PATH
 work=${BEMI_TEST_TMPDIR:-$(mktemp -d /tmp/bemi-crash.XXXXXX)}
 root=$work/crash-cluster
 load=$work/load
-rm -rf "$root" "$load"
-mkdir -p "$root" "$load"
-[[ $EUID -eq 0 ]] && chown postgres: "$root"
+rm -rf "$load"
+mkdir -p "$load"
 
 WRITERS=3
 stop_file=$load/stop
@@ -43,12 +42,10 @@ finish() {
 trap finish EXIT
 
 # Our own cluster, with bemi preloaded, on a free port.
-unset BEMI_TEST_PORT
 export BEMI_SHARED_PRELOAD=bemi
 export BEMI_TEST_EXTRA_CONF="max_worker_processes = 16
 restart_after_crash = on"
-bemi_cluster_init "$root" || bemi_fail "initdb"
-bemi_cluster_start || bemi_fail "server start"
+bemi_own_cluster_start "$root"
 echo "crash cluster: port $PGPORT, data $BEMI_TEST_DATADIR, log $BEMI_TEST_SERVER_LOG"
 
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }

@@ -14,9 +14,6 @@ PATH="$(bemi_pg_bindir):$PATH"
 export PATH
 work=${BEMI_TEST_TMPDIR:-$(mktemp -d /tmp/bemi-gap.XXXXXX)}
 root=$work/gap-cluster
-rm -rf "$root"
-mkdir -p "$root"
-[[ $EUID -eq 0 ]] && chown postgres: "$root"
 
 holder=
 finish() {
@@ -25,11 +22,9 @@ finish() {
 }
 trap finish EXIT
 
-unset BEMI_TEST_PORT
 export BEMI_SHARED_PRELOAD=bemi
 export BEMI_TEST_EXTRA_CONF="max_slot_wal_keep_size = 1MB"
-bemi_cluster_init "$root" || bemi_fail "initdb"
-bemi_cluster_start || bemi_fail "server start"
+bemi_own_cluster_start "$root"
 
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 
