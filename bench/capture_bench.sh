@@ -64,12 +64,19 @@
 #      split: the worker's slot is copied before the backlog, and the backlog is replayed on
 #      the copy step by step, BENCH_SPLIT_REPEAT rounds, best kept, each step timed by the
 #      backend's CPU time (/proc/self/schedstat) and wall clock: decode only (the peek),
-#      decode + ::jsonb, the batch function (bemi._ingest's own text, only the target table
-#      renamed and the origin left alone) into a copy of bemi.changes with all its indexes,
-#      with the GIN index as jsonb_path_ops, without it, with only the two unique indexes, a
-#      leaner formulation of the same batch (checked to store the same rows), the
-#      acknowledgement (pg_replication_slot_advance on another copy), and the peek up to the
-#      end of the drain (that WAL also holds the worker's own inserts, decoded and skipped).
+#      decode + ::jsonb, the batch function (bemi._ingest(slot, origin, upto, this_capture)'s
+#      own text, under a fixed capture uuid, with only the target table renamed, the origin
+#      and the watermark (bemi._advance_watermark) left alone, the running maximum of
+#      effective_at seeded as the worker's was when the backlog began, and no fallback to the
+#      record-by-record pass) into a copy of bemi.changes with all its indexes, with the GIN
+#      index as jsonb_path_ops, without it, with only the unique indexes, a leaner formulation
+#      of the same batch (the same columns, actor, fallback, capture, root_schema, root_table
+#      and effective_at included, the same identity (capture, commit_position, seq) and
+#      conflict target; checked to store the same rows), the acknowledgement
+#      (pg_replication_slot_advance on another copy), and the peek up to the end of the drain
+#      (that WAL also holds the worker's own inserts, decoded and skipped). The run fails if
+#      any of it reaches bemi.changes or bemi.watermarks, or if bemi._ingest's text no longer
+#      matches what the copies replace.
 #
 # CPU accounting, per run: the cluster's processes (the postmaster's own and reaped
 # children's time, plus its live children: backends, the worker, checkpointer, ...) from the
@@ -644,6 +651,9 @@ sync_worker >/dev/null
 sync_worker >/dev/null
 sqldb bench_bemi "SELECT 1 FROM pg_copy_logical_replication_slot('$BEMI_SLOT', 'bench_split_a')" >/dev/null
 COPY_GAP=$(sqldb bench_bemi "SELECT pg_wal_lsn_diff(confirmed_flush_lsn, restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = 'bench_split_a'")
+# Where the worker's running maximum of effective_at stood when the copy was made (the split's
+# batch functions start from it; a literal, or NULL for an empty trail).
+SPLIT_SEED=$(sqldb bench_bemi "SELECT coalesce(quote_literal(bemi._effective_at_seed()), 'NULL')")
 LSN0=$(sql "SELECT pg_current_wal_lsn()")
 CAP_PID=$(worker_pid)
 CH0=$(worker_changes)
@@ -692,6 +702,8 @@ log "drained $DRAIN_CHANGES changes ($BACKLOG_MB MiB of WAL) in $DRAIN_S s: $DRA
 # read (and skip: bench_split.* is excluded) the scratch inserts outside the timed part.
 log "split: replaying the backlog on copies of the slot ($BENCH_SPLIT_REPEAT rounds of every step)"
 SPLIT_TABLES="all_idx path_ops no_gin uniq_only lean"
+# The capture the split's rows are stored under: a fixed one, none of the trail's.
+SPLIT_CAPTURE=00000000-0000-4000-8000-00000000b5b1
 sqldb bench_bemi "CREATE SCHEMA bench_split; SELECT pg_replication_origin_create('bench_split');" >/dev/null
 for t in $SPLIT_TABLES; do
     sqldb bench_bemi "CREATE TABLE bench_split.$t (LIKE bemi.changes INCLUDING ALL) WITH (autovacuum_enabled = false)" >/dev/null
@@ -703,33 +715,56 @@ for t in path_ops no_gin uniq_only; do
         while read -r stmt; do sqldb bench_bemi "$stmt" >/dev/null; done
 done
 sqldb bench_bemi "CREATE INDEX ON bench_split.path_ops USING gin (context jsonb_path_ops)" >/dev/null
-# The batch function's own text, writing into another table and not touching the origin.
-FUNCDEF=$(sqldb bench_bemi "SELECT pg_get_functiondef('bemi._ingest(name,text,pg_lsn)'::regprocedure)")
+# The batch function's own text, writing into another table and touching neither the origin,
+# nor the real trail's watermark, nor (through its record-by-record fallback) bemi.changes.
+# The running maximum of effective_at starts from the seed the worker had when the backlog
+# began (recorded after the slot copy): a seed taken now would already lie past every commit
+# of the backlog and make effective_at one constant, which the lean check below could not
+# tell from a wrong running maximum.
+sqldb bench_bemi "CREATE FUNCTION bench_split.effective_at_seed() RETURNS timestamptz LANGUAGE sql STABLE
+                  AS \$\$ SELECT $SPLIT_SEED::timestamptz \$\$" >/dev/null
+FUNCDEF=$(sqldb bench_bemi "SELECT pg_get_functiondef('bemi._ingest(name,text,pg_lsn,uuid)'::regprocedure)")
 for t in all_idx path_ops no_gin uniq_only; do
     def=${FUNCDEF/FUNCTION bemi._ingest(/FUNCTION bench_split.ingest_$t(}
-    def=${def/INSERT INTO bemi.changes/INSERT INTO bench_split.$t}
+    def=${def/INSERT INTO bemi.changes /INSERT INTO bench_split.$t }
     def=${def/PERFORM pg_replication_origin_xact_setup(last_end, last_committed_at);/NULL;}
-    [[ $def != "$FUNCDEF" && $def == *"bench_split.ingest_$t("* && $def == *"INSERT INTO bench_split.$t "* && $def != *pg_replication_origin_xact_setup* ]] ||
-        die "bemi._ingest's text changed: the split experiment needs updating (see $0)"
+    def=${def/PERFORM bemi._advance_watermark(this_capture, last_end, last_commit_position, last_effective_at);/NULL;}
+    def=${def/seed timestamptz := bemi._effective_at_seed();/seed timestamptz := bench_split.effective_at_seed();}
+    # Any failed insert raises instead of falling back to bemi._ingest_by_record (which
+    # writes bemi.changes and the watermark): the step then dies loudly.
+    def=${def/IF bemi._retry_later(state) THEN/IF true THEN}
+    # Every reference to a bemi object left outside strings and comments must be harmless:
+    # a new one (another write, another read of the trail) means the text changed.
+    refs=$(sed -e "s/'[^']*'//g" -e 's/--.*$//' <<<"$def" | grep -o 'bemi\.[A-Za-z_]*' | sort -u | tr '\n' ' ')
+    [[ $def == *"FUNCTION bench_split.ingest_$t("* && $def == *"INSERT INTO bench_split.$t "* &&
+        $def == *"bench_split.effective_at_seed()"* && $def == *"IF true THEN"* &&
+        $def == *"ON CONFLICT (capture, commit_position, seq) DO NOTHING"* &&
+        $refs == "bemi._ingest_by_record bemi._record_jsonb " ]] ||
+        die "bemi._ingest's text changed: the split experiment needs updating (see $0); bemi objects left: $refs"
     printf '%s;\n' "$def" >"$TMP/ingest_$t.sql"
     "${PSQL[@]}" -d bench_bemi -f "$TMP/ingest_$t.sql" >/dev/null
 done
 # A leaner formulation of the same batch, for comparison: one jsonb_to_record per record
-# instead of a ->> per column, and no join with the COMMIT records nor ORDER BY (an
-# external sort of the whole records): a transaction is already stored iff its commit
-# record STARTS before the origin's progress (the END of the last stored commit record),
-# and every record carries its commit_position (the start of its commit record).
+# instead of a ->> per column, and no ORDER BY (an external sort of the whole records); only
+# the COMMIT records are sorted, for the running maximum of effective_at, and joined back by
+# commit_position (a hash join). A transaction is already stored iff its commit record STARTS
+# before the origin's progress (the END of the last stored commit record), and every record
+# carries its commit_position (the start of its commit record) and committed_at. It stores
+# the same columns as bemi._ingest, under the same identity and conflict target.
 "${PSQL[@]}" -d bench_bemi >/dev/null <<'SQL'
-CREATE FUNCTION bench_split.ingest_lean(slot name, origin text, upto pg_lsn) RETURNS int8
+CREATE FUNCTION bench_split.ingest_lean(slot name, origin text, upto pg_lsn, this_capture uuid) RETURNS int8
     LANGUAGE plpgsql VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp
     SET standard_conforming_strings = on
 AS $$
 DECLARE
     stored_upto int8 := coalesce(pg_replication_origin_progress(origin, true), '0/0'::pg_lsn) - '0/0'::pg_lsn;
+    seed timestamptz := bench_split.effective_at_seed();
     inserted int8;
     last_end pg_lsn;
     last_committed_at timestamptz;
+    last_commit_position int8;
+    last_effective_at timestamptz;
 BEGIN
     WITH d AS (
         SELECT c.lsn, x.*
@@ -738,24 +773,36 @@ BEGIN
                                     ELSE bemi._record_jsonb(c.data) END)
                  AS x(primary_key text, before jsonb, after jsonb, context jsonb, database text, schema text,
                       "table" text, operation text, committed_at timestamptz, transaction_id int8, seq int4,
-                      position int8, commit_position int8, previous_primary_key text, unchanged_toast text[])
+                      position int8, commit_position int8, previous_primary_key text, unchanged_toast text[],
+                      actor jsonb, fallback jsonb, root_schema text, root_table text)
          WHERE x.commit_position >= stored_upto
+    ), commits AS (
+        SELECT d.lsn AS commit_end, d.committed_at, d.commit_position,
+               greatest(seed, max(d.committed_at) OVER (ORDER BY d.commit_position
+                                                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))
+                   AS effective_at
+          FROM d
+         WHERE d.operation = 'COMMIT'
     ), stored AS (
         INSERT INTO bench_split.lean (primary_key, before, after, context, database, schema, "table", operation,
                                       committed_at, transaction_id, seq, position, commit_position,
-                                      previous_primary_key, unchanged_toast)
-        SELECT primary_key, before, after, context, database, schema, "table", operation, committed_at,
-               transaction_id, seq, position, commit_position, previous_primary_key, unchanged_toast
+                                      previous_primary_key, unchanged_toast, actor, fallback, capture,
+                                      root_schema, root_table, effective_at)
+        SELECT d.primary_key, d.before, d.after, d.context, d.database, d.schema, d."table", d.operation,
+               d.committed_at, d.transaction_id, d.seq, d.position, d.commit_position,
+               d.previous_primary_key, d.unchanged_toast, d.actor, d.fallback, this_capture,
+               d.root_schema, d.root_table, c.effective_at
           FROM d
-         WHERE operation NOT IN ('BEGIN', 'COMMIT')
-        ON CONFLICT (transaction_id, seq) DO NOTHING
+          JOIN commits c ON c.commit_position = d.commit_position
+         WHERE d.operation NOT IN ('BEGIN', 'COMMIT')
+        ON CONFLICT (capture, commit_position, seq) DO NOTHING
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM stored), l.lsn, l.committed_at
-      INTO inserted, last_end, last_committed_at
+    SELECT (SELECT count(*) FROM stored), l.commit_end, l.committed_at, l.commit_position, l.effective_at
+      INTO inserted, last_end, last_committed_at, last_commit_position, last_effective_at
       FROM (SELECT) AS one
-      LEFT JOIN LATERAL (SELECT d.lsn, d.committed_at FROM d WHERE d.operation = 'COMMIT'
-                          ORDER BY d.lsn DESC LIMIT 1) l ON true;
+      LEFT JOIN LATERAL (SELECT c.commit_end, c.committed_at, c.commit_position, c.effective_at FROM commits c
+                          ORDER BY c.commit_end DESC LIMIT 1) l ON true;
     RETURN inserted;
 END
 $$;
@@ -785,11 +832,11 @@ for ((i = 1; i <= BENCH_SPLIT_REPEAT; i++)); do
         case $step in
         peek) q="PERFORM count(*) FROM pg_logical_slot_peek_changes('bench_split_a', '$LSN1', NULL, 'include-transaction', 'on')" ;;
         peek_jsonb) q="PERFORM count(c.data::jsonb) FROM pg_logical_slot_peek_changes('bench_split_a', '$LSN1', NULL, 'include-transaction', 'on') c" ;;
-        ingest_all) q="PERFORM bench_split.ingest_all_idx('bench_split_a', 'bench_split', '$LSN1')" ;;
-        ingest_path_ops) q="PERFORM bench_split.ingest_path_ops('bench_split_a', 'bench_split', '$LSN1')" ;;
-        ingest_no_gin) q="PERFORM bench_split.ingest_no_gin('bench_split_a', 'bench_split', '$LSN1')" ;;
-        ingest_uniq) q="PERFORM bench_split.ingest_uniq_only('bench_split_a', 'bench_split', '$LSN1')" ;;
-        ingest_lean) q="PERFORM bench_split.ingest_lean('bench_split_a', 'bench_split', '$LSN1')" ;;
+        ingest_all) q="PERFORM bench_split.ingest_all_idx('bench_split_a', 'bench_split', '$LSN1', '$SPLIT_CAPTURE')" ;;
+        ingest_path_ops) q="PERFORM bench_split.ingest_path_ops('bench_split_a', 'bench_split', '$LSN1', '$SPLIT_CAPTURE')" ;;
+        ingest_no_gin) q="PERFORM bench_split.ingest_no_gin('bench_split_a', 'bench_split', '$LSN1', '$SPLIT_CAPTURE')" ;;
+        ingest_uniq) q="PERFORM bench_split.ingest_uniq_only('bench_split_a', 'bench_split', '$LSN1', '$SPLIT_CAPTURE')" ;;
+        ingest_lean) q="PERFORM bench_split.ingest_lean('bench_split_a', 'bench_split', '$LSN1', '$SPLIT_CAPTURE')" ;;
         advance) q="PERFORM pg_replication_slot_advance('bench_split_b', '$LSN1')" ;;
         peek_own) q="PERFORM count(*) FROM pg_logical_slot_peek_changes('bench_split_a', '$LSN2', NULL, 'include-transaction', 'on')" ;;
         esac
@@ -816,11 +863,20 @@ for ((i = 1; i <= BENCH_SPLIT_REPEAT; i++)); do
 done
 # The lean formulation stores exactly what bemi._ingest stores.
 truncate_split
-sqldb bench_bemi "SELECT bench_split.ingest_all_idx('bench_split_a', 'bench_split', '$LSN1'), bench_split.ingest_lean('bench_split_a', 'bench_split', '$LSN1')" >/dev/null
-cols="primary_key, before, after, context, database, schema, \"table\", operation, committed_at, transaction_id, seq, position, commit_position, previous_primary_key, unchanged_toast"
+sqldb bench_bemi "SELECT bench_split.ingest_all_idx('bench_split_a', 'bench_split', '$LSN1', '$SPLIT_CAPTURE'), bench_split.ingest_lean('bench_split_a', 'bench_split', '$LSN1', '$SPLIT_CAPTURE')" >/dev/null
+cols="primary_key, before, after, context, database, schema, \"table\", operation, committed_at, transaction_id, seq, position, commit_position, previous_primary_key, unchanged_toast, actor, fallback, capture, root_schema, root_table, effective_at"
 LEAN_DIFF=$(sqldb bench_bemi "SELECT (SELECT count(*) FROM (SELECT $cols FROM bench_split.all_idx EXCEPT ALL SELECT $cols FROM bench_split.lean) a)
                                    + (SELECT count(*) FROM (SELECT $cols FROM bench_split.lean EXCEPT ALL SELECT $cols FROM bench_split.all_idx) b)")
 LEAN_ROWS=$(sqldb bench_bemi "SELECT count(*) FROM bench_split.lean")
+# None of the split's work reached the real trail or its watermarks.
+LEAKED=$(sqldb bench_bemi "SELECT (SELECT count(*) FROM bemi.changes WHERE capture = '$SPLIT_CAPTURE')
+                                + (SELECT count(*) FROM bemi.watermarks WHERE capture = '$SPLIT_CAPTURE')")
+((LEAKED == 0)) || die "the split's batch functions wrote $LEAKED rows into bemi.changes or bemi.watermarks"
+# Index counts for the summary: the copies have what bemi.changes has.
+read -r IDX_ALL IDX_UNIQ IDX_PARTIAL <<<"$(sqldb bench_bemi "SELECT count(*), count(*) FILTER (WHERE indexdef LIKE 'CREATE UNIQUE %'),
+                                                                   count(*) FILTER (WHERE indexdef LIKE '% WHERE %')
+                                                              FROM pg_indexes WHERE schemaname = 'bench_split' AND tablename = 'all_idx'" | tr '|' ' ')"
+IDX_BTREE=$((IDX_ALL - IDX_UNIQ - 1))
 truncate_split
 sqldb bench_bemi "SELECT pg_drop_replication_slot('bench_split_a')" >/dev/null
 
@@ -1018,18 +1074,18 @@ dif() { awk -v a="${SPLIT[$1]}" -v b="${SPLIT[$2]}" 'BEGIN{print a - b}'; }
 echo "steps, each timed on the server:"
 printf '  %-52s %s\n' "decode: peek, count(*)" "$(sp peek)"
 printf '  %-52s %s\n' "decode + ::jsonb" "$(sp peek_jsonb)"
-printf '  %-52s %s\n' "bemi._ingest as it is (all 5 indexes)" "$(sp ingest_all)"
+printf '  %-52s %s\n' "bemi._ingest as it is (all $IDX_ALL indexes)" "$(sp ingest_all)"
 printf '  %-52s %s\n' "  the same with GIN jsonb_path_ops on context" "$(sp ingest_path_ops)"
 printf '  %-52s %s\n' "  the same without the GIN index" "$(sp ingest_no_gin)"
-printf '  %-52s %s\n' "  the same with only the 2 unique indexes" "$(sp ingest_uniq)"
-printf '  %-52s %s\n' "  leaner SQL: jsonb_to_record, no join, no sort" "$(sp ingest_lean)"
+printf '  %-52s %s\n' "  the same with only the $IDX_UNIQ unique indexes" "$(sp ingest_uniq)"
+printf '  %-52s %s\n' "  leaner SQL: jsonb_to_record, no sort" "$(sp ingest_lean)"
 printf '  %-52s %s\n' "acknowledge: pg_replication_slot_advance" "$(sp advance)"
 printf '  %-52s %s\n' "decode up to the end of the drain (+ own inserts)" "$(sp peek_own)"
 echo "a batch = bemi._ingest + acknowledge = $(awk -v t="$BATCH" -v n="$DRAIN_CHANGES" 'BEGIN{printf "%.3f s, %.0f changes/s", t, n/t}') (the worker's measured drain: $DRAIN_RATE changes/s):"
 printf '  %-52s %s\n' "decode, bemi's formatting, peek tuplestore" "$(part "${SPLIT[peek]}")"
 printf '  %-52s %s\n' "text -> jsonb" "$(part "$(dif peek_jsonb peek)")"
-printf '  %-52s %s\n' "field access, join, sort, heap, 2 unique indexes" "$(part "$(dif ingest_uniq peek_jsonb)")"
-printf '  %-52s %s\n' "history and committed_at btree indexes" "$(part "$(dif ingest_no_gin ingest_uniq)")"
+printf '  %-52s %s\n' "field access, join, sort, heap, $IDX_UNIQ unique indexes" "$(part "$(dif ingest_uniq peek_jsonb)")"
+printf '  %-52s %s\n' "the other $IDX_BTREE btree indexes ($IDX_PARTIAL partial)" "$(part "$(dif ingest_no_gin ingest_uniq)")"
 printf '  %-52s %s\n' "GIN (jsonb_ops) on context" "$(part "$(dif ingest_all ingest_no_gin)")"
 printf '  %-52s %s\n' "acknowledge (reads the WAL again)" "$(part "${SPLIT[advance]}")"
 echo "and outside the batch's own WAL:"
