@@ -13,6 +13,7 @@ int max_sql_bytes = 8192;
 int max_context_bytes = 8192;
 bool capture_client_addr = false;
 int time_travel_wait = 5000;
+bool time_travel_backward = true;
 
 int test_fault = static_cast<int>(TestFault::kNone);
 
@@ -80,6 +81,13 @@ void define_settings() {
                             "How long bemi.as_of waits for capture to store a commit later than the instant asked for.",
                             "READ COMMITTED only; 0 answers or refuses at once.", &time_travel_wait, 5000, 0,
                             3600 * 1000, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    // Any role: it only chooses between two ways of computing the same answer.
+    DefineCustomBoolVariable("bemi.time_travel_backward",
+                             "Lets the typed bemi.as_of answer from the live table, patched with the rows changed "
+                             "after the instant, when that is provably the same answer.",
+                             "off: always rebuild every row from the baseline and the stored changes "
+                             "(docs/time-travel.md, \"Backward from the live table\").",
+                             &time_travel_backward, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     reserve_guc_prefix("bemi");
 }
 
