@@ -845,55 +845,27 @@ $$;
 
 -- Public functions (SECURITY INVOKER): the caller's permit, then the reader.
 
+-- C (src/pg/time_travel_backward.cpp): the table of the row type (bemi._tt_rel_of_type), its
+-- checks (bemi._tt_check_table), the caller's permit, then backward from the live table when
+-- provably the same answer (sql/0.3/42-as-of-backward.sql), else every row rebuilt by
+-- bemi._as_of_rows and typed with jsonb_populate_record as the caller; a row holding a value
+-- recorded through a fallback is refused (bemi._tt_refuse_fallback). Rows go straight into the
+-- result.
 CREATE FUNCTION bemi.as_of(rowtype anyelement, instant timestamptz)
     RETURNS SETOF anyelement
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE c VOLATILE
     SET search_path = pg_catalog, pg_temp
     SET work_mem = '64MB'  -- a whole table's rows pass through
-AS $$
-DECLARE
-    rel regclass := bemi._tt_rel_of_type(pg_typeof(rowtype)::regtype);
-    token int8;
-BEGIN
-    PERFORM bemi._tt_check_table(rel);
-    -- backward from the live table when provably the same answer (sql/0.3/42-as-of-backward.sql)
-    token := bemi._past_permit(rel);
-    RETURN QUERY SELECT * FROM bemi._as_of_backward(rowtype, token, instant, NULL);
-    IF bemi._tt_last_path() = 'backward' THEN
-        RETURN;
-    END IF;
-    RETURN QUERY
-        SELECT p.* FROM bemi._as_of_rows(token, rel, instant, NULL) r
-         CROSS JOIN LATERAL jsonb_populate_record(CASE WHEN false THEN rowtype END, r."row") p
-         WHERE r.fallback IS NULL OR bemi._tt_refuse_fallback(rel, r.primary_key, r.fallback);
-END
-$$;
+    AS 'MODULE_PATHNAME', 'bemi_as_of';
 COMMENT ON FUNCTION bemi.as_of(anyelement, timestamptz) IS
     'The rows of a table (SELECT * FROM bemi.as_of(NULL::t, instant)) after the longest prefix of the stored commit order whose commit times are <= instant, in its current row type (docs/time-travel.md)';
 
 CREATE FUNCTION bemi.as_of(rowtype anyelement, commit_position pg_lsn)
     RETURNS SETOF anyelement
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE c VOLATILE
     SET search_path = pg_catalog, pg_temp
     SET work_mem = '64MB'  -- a whole table's rows pass through
-AS $$
-DECLARE
-    rel regclass := bemi._tt_rel_of_type(pg_typeof(rowtype)::regtype);
-    token int8;
-BEGIN
-    PERFORM bemi._tt_check_table(rel);
-    -- backward from the live table when provably the same answer (sql/0.3/42-as-of-backward.sql)
-    token := bemi._past_permit(rel);
-    RETURN QUERY SELECT * FROM bemi._as_of_backward(rowtype, token, NULL, commit_position);
-    IF bemi._tt_last_path() = 'backward' THEN
-        RETURN;
-    END IF;
-    RETURN QUERY
-        SELECT p.* FROM bemi._as_of_rows(token, rel, NULL, commit_position) r
-         CROSS JOIN LATERAL jsonb_populate_record(CASE WHEN false THEN rowtype END, r."row") p
-         WHERE r.fallback IS NULL OR bemi._tt_refuse_fallback(rel, r.primary_key, r.fallback);
-END
-$$;
+    AS 'MODULE_PATHNAME', 'bemi_as_of';
 COMMENT ON FUNCTION bemi.as_of(anyelement, pg_lsn) IS
     'The rows of a table right after the stored transaction that committed at this position (current capture), in its current row type';
 

@@ -1,7 +1,7 @@
 -- AS OF backward from the live table (docs/time-travel.md, "Backward from the live table"): the
--- SQL half of src/pg/time_travel_backward.cpp. The typed bemi.as_of asks bemi._as_of_backward
--- (C) first; it answers only when it can prove its answer equal to the forward one, else the
--- wrapper rebuilds forward (bemi._as_of_rows).
+-- SQL half of src/pg/time_travel_backward.cpp. The typed bemi.as_of (C) tries this path first; it
+-- answers only when it can prove its answer equal to the forward one, else it rebuilds forward
+-- (bemi._as_of_rows).
 
 -- Rarely written (a value recorded through a fallback): tiny partial indexes let every backward
 -- answer prove that none lies in its table's chain. By transaction: the changes of the
@@ -9,13 +9,6 @@
 CREATE INDEX changes_fallback_idx ON bemi.changes (schema, "table", capture) WHERE fallback IS NOT NULL;
 CREATE INDEX baseline_rows_fallback_idx ON bemi.baseline_rows (baseline) WHERE fallback IS NOT NULL;
 CREATE INDEX changes_transaction_idx ON bemi.changes (transaction_id);
-
-CREATE FUNCTION bemi._as_of_backward(rowtype anyelement, token int8, instant timestamptz, commit_position pg_lsn)
-    RETURNS SETOF anyelement
-    LANGUAGE c VOLATILE
-    AS 'MODULE_PATHNAME', 'bemi_as_of_backward';
-COMMENT ON FUNCTION bemi._as_of_backward(anyelement, int8, timestamptz, pg_lsn) IS
-    'Internal (bemi.as_of): the rows at the instant from the live table and the changes after it, or none when the forward path must answer (bemi._tt_last_path())';
 
 CREATE FUNCTION bemi._tt_last_path()
     RETURNS text
@@ -220,7 +213,6 @@ REVOKE EXECUTE ON FUNCTION
 -- The C entry and the readers check a permit token (or read only the catalogs and the caller's
 -- own backend); the wrappers call them as the caller.
 GRANT EXECUTE ON FUNCTION
-    bemi._as_of_backward(anyelement, int8, timestamptz, pg_lsn),
     bemi._tt_last_path(),
     bemi._as_of_ready(int8, regclass, timestamptz, pg_lsn),
     bemi._tt_await_stored(pg_lsn),

@@ -1,13 +1,13 @@
-// The backward path of the typed bemi.as_of (docs/time-travel.md, "Backward from the live table"):
-//   bemi._as_of_backward(rowtype anyelement, token int8, instant timestamptz, position pg_lsn)
-//       SETOF anyelement: the table's rows at the instant (or right after the commit at the
-//       position) read from the live table under a snapshot S, with the rows of every key a
-//       stored change after the instant touched rebuilt from the trail; or no row at all when
-//       it cannot prove that answer equal to the forward one (bemi._tt_last_path() says which).
-//   bemi._tt_last_path()   text: "backward", or "forward: <why>" for the last call in this backend.
-// The SQL wrapper (sql/0.3/40-as-of.sql) falls back to the forward path unless the last path
-// is "backward". The trail is read only through SECURITY DEFINER functions that check the
-// caller's permit token (sql/0.3/42-as-of-backward.sql); the live table is read as the caller.
+// The typed AS OF (sql/0.3/40-as-of.sql, docs/time-travel.md):
+//   bemi.as_of(rowtype anyelement, instant timestamptz) / (rowtype anyelement, commit_position pg_lsn)
+//       SETOF anyelement. First backward from the live table ("Backward from the live table"):
+//       the live rows under a snapshot S, with the rows of every key a stored change after the
+//       instant touched rebuilt from the trail, when it can prove that answer equal to the
+//       forward one; else forward (bemi._as_of_rows: every row rebuilt from the trail).
+//   bemi._tt_last_path()   text: "backward", or "forward: <why>", for this backend's last call.
+// The trail is read only through SECURITY DEFINER functions that check the caller's permit token
+// (bemi._past_permit, asked here as the caller); the live table is read as the caller. Rows go
+// straight into this function's result (no stored result in between).
 //
 // Every PostgreSQL call here may raise: only plain data (palloc'd memory, StringInfo, Datums)
 // lives across them, no object with a destructor.
@@ -87,29 +87,23 @@ void append_key_match(StringInfo sql, ArrayType *columns, ArrayType *types) {
 using namespace bemi_pg;
 
 // The steps and why their answer is exact: docs/time-travel.md, "Backward from the live table".
-BEMI_FUNCTION(bemi_as_of_backward) {
-    const Oid row_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
-    const Oid rel = OidIsValid(row_type) ? get_typ_typrelid(row_type) : InvalidOid;
-    if (!OidIsValid(rel))
-        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("bemi: the first argument must be a table's row type")));
-    if (PG_ARGISNULL(1))
-        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("bemi: a permit token is required")));
-    InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-
+// Answers backward into rsinfo's result and returns true, or returns false having written
+// nothing (last_path says why). Runs inside the caller's SPI connection. args: the permit
+// token, rel, the instant, the position (one of them NULL: nulls).
+static bool answer_backward(ReturnSetInfo *rsinfo, Oid row_type, Oid rel, const Datum *args, const char *arg_nulls) {
     if (!time_travel_backward) {
         set_path("forward: bemi.time_travel_backward is off");
-        return (Datum) 0;
+        return false;
     }
     // S must be a fresh snapshot (READ COMMITTED), and the trail must hold everything S sees:
     // a transaction that has written sees its own changes, which are not stored.
     if (XactIsoLevel != XACT_READ_COMMITTED) {
         set_path("forward: not READ COMMITTED");
-        return (Datum) 0;
+        return false;
     }
     if (TransactionIdIsValid(GetTopTransactionIdIfAny())) {
         set_path("forward: the transaction has written");
-        return (Datum) 0;
+        return false;
     }
     // Held until the transaction ends, before S: a TRUNCATE or a table rewrite (which older
     // snapshots do not read through) either committed before S, so its lineage entry or record
@@ -117,12 +111,6 @@ BEMI_FUNCTION(bemi_as_of_backward) {
     LockRelationOid(rel, AccessShareLock);
 
     const Oid arg_types[4] = {INT8OID, REGCLASSOID, TIMESTAMPTZOID, PG_LSNOID};
-    Datum args[4] = {PG_GETARG_DATUM(1), ObjectIdGetDatum(rel), PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
-                     PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3)};
-    const char arg_nulls[5] = {' ', ' ', PG_ARGISNULL(2) ? 'n' : ' ', PG_ARGISNULL(3) ? 'n' : ' ', '\0'};
-
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "bemi: SPI_connect failed");
 
     // 1. permit, stability of the instant, and whether the table's key allows this path
     spi_run("SELECT forward, key_columns, key_types FROM bemi._as_of_ready($1, $2, $3, $4)", 4, arg_types, args,
@@ -133,8 +121,7 @@ BEMI_FUNCTION(bemi_as_of_backward) {
         char buf[200];
         snprintf(buf, sizeof buf, "forward: %s", TextDatumGetCString(forward));
         set_path(buf);
-        SPI_finish();
-        return (Datum) 0;
+        return false;
     }
     Datum key_columns = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
     Datum key_types = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
@@ -162,8 +149,7 @@ BEMI_FUNCTION(bemi_as_of_backward) {
         if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) || isnull) {
             UnregisterSnapshot(snap);
             set_path("forward: capture did not store what the live table shows within bemi.time_travel_wait");
-            SPI_finish();
-            return (Datum) 0;
+            return false;
         }
     }
 
@@ -201,8 +187,7 @@ BEMI_FUNCTION(bemi_as_of_backward) {
         if (strncmp(what, "forward: ", 9) == 0) {
             UnregisterSnapshot(snap);
             set_path(what);
-            SPI_finish();
-            return (Datum) 0;
+            return false;
         }
     }
     Datum *keys = static_cast<Datum *>(palloc(sizeof(Datum) * (n > 1 ? n - 1 : 1)));
@@ -250,8 +235,85 @@ BEMI_FUNCTION(bemi_as_of_backward) {
         elog(ERROR, "bemi: reading the live table failed (%s)", SPI_result_code_string(rc));
     dest->rDestroy(dest);
     UnregisterSnapshot(snap);
-    SPI_finish();
     set_path("backward");
+    return true;
+}
+
+// The forward path: every row rebuilt from the trail by the reader bemi._as_of_rows (which checks
+// the permit), typed here as the caller; a row holding a value recorded through a fallback is
+// refused (bemi._tt_refuse_fallback).
+static void answer_forward(ReturnSetInfo *rsinfo, Oid row_type, const Datum *args, const char *arg_nulls) {
+    StringInfoData sql;
+    initStringInfo(&sql);
+    appendStringInfo(&sql,
+                     "SELECT p.* FROM bemi._as_of_rows($1, $2, $3, $4) r "
+                     "CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%s, r.\"row\") p "
+                     "WHERE r.fallback IS NULL OR bemi._tt_refuse_fallback($2, r.primary_key, r.fallback)",
+                     format_type_be_qualified(row_type));
+    const Oid types[4] = {INT8OID, REGCLASSOID, TIMESTAMPTZOID, PG_LSNOID};
+    SPIPlanPtr plan = SPI_prepare(sql.data, 4, const_cast<Oid *>(types));
+    if (plan == nullptr)
+        elog(ERROR, "bemi: SPI_prepare failed (%s): %s", SPI_result_code_string(SPI_result), sql.data);
+    ParamListInfo params = makeParamList(4);
+    for (int i = 0; i < 4; i++) {
+        params->params[i].value = args[i];
+        params->params[i].isnull = arg_nulls[i] == 'n';
+        params->params[i].pflags = PARAM_FLAG_CONST;
+        params->params[i].ptype = types[i];
+    }
+    DestReceiver *dest = CreateDestReceiver(DestTuplestore);
+    SetTuplestoreDestReceiverParams(dest, rsinfo->setResult, rsinfo->econtext->ecxt_per_query_memory, false,
+                                    rsinfo->setDesc, gettext_noop("bemi: the rebuilt rows do not match the row type"));
+    SPIExecuteOptions options;
+    memset(&options, 0, sizeof options);
+    options.params = params;
+    options.read_only = false; // a fresh snapshot, as any statement of the caller's
+    options.dest = dest;
+    const int rc = SPI_execute_plan_extended(plan, &options);
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "bemi: rebuilding the rows failed (%s)", SPI_result_code_string(rc));
+    dest->rDestroy(dest);
+}
+
+// One Datum of a one-column, one-row SPI result.
+static Datum spi_value(const char *sql, Oid type, Datum value, bool *isnull) {
+    const Oid types[1] = {type};
+    Datum values[1] = {value};
+    spi_run(sql, 1, types, values, nullptr);
+    if (SPI_processed != 1)
+        elog(ERROR, "bemi: expected one row from: %s", sql);
+    return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+}
+
+BEMI_FUNCTION(bemi_as_of) {
+    const Oid row_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+    const Oid at_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
+    if (at_type != TIMESTAMPTZOID && at_type != PG_LSNOID)
+        elog(ERROR, "bemi.as_of: the second argument must be a timestamptz or a pg_lsn");
+    InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "bemi: SPI_connect failed");
+    bool isnull;
+    // as the SQL wrappers before: the table of the row type, then what it must be, then the
+    // caller's permit (each raises its own ERROR)
+    const Oid rel = DatumGetObjectId(
+        spi_value("SELECT bemi._tt_rel_of_type($1)::pg_catalog.oid", REGTYPEOID, ObjectIdGetDatum(row_type), &isnull));
+    (void) spi_value("SELECT bemi._tt_check_table($1)", REGCLASSOID, ObjectIdGetDatum(rel), &isnull);
+    const Datum token = spi_value("SELECT bemi._past_permit($1)", REGCLASSOID, ObjectIdGetDatum(rel), &isnull);
+    if (isnull)
+        elog(ERROR, "bemi: no permit");
+    if (at_type == PG_LSNOID && PG_ARGISNULL(1))
+        (void) spi_value("SELECT bemi._tt_await_position($1)", PG_LSNOID, (Datum) 0, &isnull); // raises
+    Datum args[4] = {token, ObjectIdGetDatum(rel), (Datum) 0, (Datum) 0};
+    char arg_nulls[5] = {' ', ' ', 'n', 'n', '\0'};
+    if (!PG_ARGISNULL(1)) {
+        args[at_type == TIMESTAMPTZOID ? 2 : 3] = PG_GETARG_DATUM(1);
+        arg_nulls[at_type == TIMESTAMPTZOID ? 2 : 3] = ' ';
+    }
+    if (!answer_backward(rsinfo, row_type, rel, args, arg_nulls))
+        answer_forward(rsinfo, row_type, args, arg_nulls);
+    SPI_finish();
     return (Datum) 0;
 }
 
