@@ -46,8 +46,10 @@ BEGIN
         RETURN;
     END IF;
     SELECT array_agg(a.attname::text ORDER BY x.n) AS cols,
-           array_agg(CASE WHEN a.atttypid = ANY (ARRAY['int2', 'int4', 'int8', 'uuid']::regtype[]) THEN a.atttypid::regtype::text
-                          WHEN a.atttypid = ANY (ARRAY['text', 'varchar']::regtype[]) THEN 'text' END ORDER BY x.n) AS types,
+           array_agg(CASE a.atttypid WHEN 'int2'::regtype THEN 'int2' WHEN 'int4'::regtype THEN 'int4'
+                                     WHEN 'int8'::regtype THEN 'int8' WHEN 'uuid'::regtype THEN 'uuid'
+                                     WHEN 'text'::regtype THEN 'text' WHEN 'varchar'::regtype THEN 'text' END
+                     ORDER BY x.n) AS types,
            bool_and(coalesce((SELECT co.collisdeterministic FROM pg_collation co WHERE co.oid = a.attcollation), true)
                     AND coalesce((SELECT co.collisdeterministic FROM pg_collation co WHERE co.oid = x.coll), true)) AS det,
            count(*) AS n
