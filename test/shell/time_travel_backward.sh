@@ -135,7 +135,8 @@ T0=$(q "SELECT clock_timestamp()")
 q "INSERT INTO bw_tick VALUES (0)"
 synced
 
-# One round: for each table an instant between T0 and now and a stored commit position of it,
+# One round: for each table an instant between T0 and the latest stored commit and a stored commit
+# position of it,
 # each compared. A plain SELECT, whose transaction writes nothing (a transaction that has
 # written is one of the fallbacks); the lines go to a file, loaded into bw_results at the end.
 RESULTS=$BEMI_TEST_TMPDIR/bw_results.txt
@@ -145,7 +146,9 @@ round() {
 SELECT t.tbl, a.at, a.kind, c.path, c.same, c.back, c.fwd
   FROM unnest(ARRAY['bw_int', 'bw_comp', 'bw_uuid']) t(tbl)
  CROSS JOIN LATERAL (
-       SELECT (clock_timestamp() - random() * (clock_timestamp() - '$T0'::timestamptz))::text AS at, 'instant' AS kind
+       -- before the latest stored commit: answerable, also once the writer has stopped
+       SELECT (s.latest - random() * (s.latest - '$T0'::timestamptz))::text AS at, 'instant' AS kind
+         FROM (SELECT max(effective_at) AS latest FROM bemi.changes) s
        UNION ALL
        (SELECT pg_lsn(ch.commit_position::numeric)::text, 'position' FROM bemi.changes ch
          WHERE ch."table" = t.tbl AND ch.capture = (SELECT capture FROM bemi.changes ORDER BY id DESC LIMIT 1)
