@@ -92,7 +92,10 @@ $$;
 -- the chain's changes of those keys (as key or previous key) and its TRUNCATEs, the baseline's
 -- rows of those keys, and only their rows. Every change of a key of $2 is in it, so each key's
 -- last event is the forward path's. Built from the forward text so that both stay one query.
-CREATE FUNCTION bemi._tt_rows_keys_sql()
+-- many: the baseline's rows are read in one pass and filtered by a hash of the keys (a few
+-- thousand keys and more: cheaper than a probe per key), else one index probe per key (neither
+-- needs statistics of bemi.baseline_rows to be chosen).
+CREATE FUNCTION bemi._tt_rows_keys_sql(many boolean)
     RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -103,7 +106,11 @@ DECLARE
         ARRAY['AND (NULL::text IS NULL OR c.primary_key = NULL::text OR c.previous_primary_key = NULL::text)',
               'AND (c.operation = ''TRUNCATE'' OR c.primary_key = ANY ($2) OR c.previous_primary_key = ANY ($2))'],
         ARRAY['WHERE l.is_row', 'WHERE l.is_row AND l.key = ANY ($2)'],
-        ARRAY['WHERE b.baseline = ($1->>''baseline'')::uuid', 'WHERE b.baseline = ($1->>''baseline'')::uuid AND b.primary_key = ANY ($2)']];
+        CASE WHEN many
+             THEN ARRAY['WHERE b.baseline = ($1->>''baseline'')::uuid',
+                        'WHERE b.baseline = ($1->>''baseline'')::uuid AND b.primary_key = ANY ($2)']
+             ELSE ARRAY['FROM bemi.baseline_rows b',
+                        'FROM unnest($2) AS kk(key) JOIN bemi.baseline_rows b ON b.primary_key = kk.key'] END];
     i int;
 BEGIN
     FOR i IN 1 .. array_length(edits, 1) LOOP
@@ -182,17 +189,20 @@ BEGIN
         why := 'a value recorded through a fallback';
     END IF;
     IF why IS NULL THEN
-        SELECT bool_or(c.operation <> ALL (ARRAY['CREATE', 'UPDATE', 'DELETE']) OR c.primary_key IS NULL) AS odd,
-               array_agg(DISTINCT k.key) FILTER (WHERE k.key IS NOT NULL) AS keys
-          INTO ch
-          FROM (SELECT c.operation, c.primary_key, c.previous_primary_key FROM bemi.changes c
+        -- the keys through a hash (DISTINCT in an aggregate would sort them)
+        WITH c AS MATERIALIZED (
+            SELECT c.operation, c.primary_key, c.previous_primary_key FROM bemi.changes c
                  WHERE c.schema = last_seg->>'schema' AND c."table" = last_seg->>'table' AND c.capture = cap
                    AND (c.commit_position, c.seq) > (ecp, eseq)
                 UNION ALL
                 SELECT c.operation, c.primary_key, c.previous_primary_key FROM bemi.changes c
                  WHERE c.transaction_id = ANY (invisible) AND c.capture = cap
-                   AND names @> jsonb_build_array(jsonb_build_array(c.schema, c."table"))) c
-         CROSS JOIN LATERAL (VALUES (c.primary_key), (c.previous_primary_key)) AS k(key);
+                   AND names @> jsonb_build_array(jsonb_build_array(c.schema, c."table")))
+        SELECT (SELECT bool_or(c.operation <> ALL (ARRAY['CREATE', 'UPDATE', 'DELETE']) OR c.primary_key IS NULL) FROM c) AS odd,
+               (SELECT array_agg(k.key)
+                  FROM (SELECT c.primary_key FROM c UNION SELECT c.previous_primary_key FROM c) AS k(key)
+                 WHERE k.key IS NOT NULL) AS keys
+          INTO ch;
         IF ch.odd THEN
             why := 'a TRUNCATE or a record without a key after the instant';
         END IF;
@@ -204,13 +214,13 @@ BEGIN
     RETURN QUERY SELECT NULL::text, NULL::jsonb, to_jsonb('backward'::text);
     RETURN QUERY EXECUTE
         'SELECT k.key, r."row", r.fallback FROM unnest($2) AS k(key) LEFT JOIN ('
-        || bemi._tt_rows_keys_sql() || ') AS r(primary_key, "row", fallback) ON r.primary_key = k.key'
+        || bemi._tt_rows_keys_sql(cardinality(ch.keys) >= 5000) || ') AS r(primary_key, "row", fallback) ON r.primary_key = k.key'
         USING ctx, coalesce(ch.keys, '{}'::text[]);
 END
 $$;
 
 REVOKE EXECUTE ON FUNCTION
-    bemi._tt_rows_keys_sql()
+    bemi._tt_rows_keys_sql(boolean)
     FROM PUBLIC;
 -- The C entry and the readers check a permit token (or read only the catalogs and the caller's
 -- own backend); the wrappers call them as the caller.

@@ -23,6 +23,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/pg_lsn.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
 }
 
 namespace bemi_pg {
@@ -30,6 +31,9 @@ namespace bemi_pg {
 namespace {
 
 char last_path[256] = "none";
+
+// Memory for the rows of an answer before they spill to a temporary file (kB).
+constexpr int kResultMemoryKb = 256 * 1024;
 
 void set_path(const char *path) {
     strlcpy(last_path, path, sizeof last_path);
@@ -290,8 +294,21 @@ BEMI_FUNCTION(bemi_as_of) {
     const Oid at_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
     if (at_type != TIMESTAMPTZOID && at_type != PG_LSNOID)
         elog(ERROR, "bemi.as_of: the second argument must be a timestamptz or a pg_lsn");
-    InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    if (rsinfo == nullptr || !IsA(rsinfo, ReturnSetInfo) || (rsinfo->allowedModes & SFRM_Materialize) == 0 ||
+        rsinfo->expectedDesc == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("set-valued function called in context that cannot accept a set")));
+    // The result: as InitMaterializedSRF, but the rows stay in memory up to kResultMemoryKb (a
+    // whole table's rows pass through; work_mem would send most of them to a temporary file).
+    {
+        MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+        rsinfo->returnMode = SFRM_Materialize;
+        rsinfo->setDesc = CreateTupleDescCopy(rsinfo->expectedDesc);
+        rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false,
+                                                  Max(work_mem, kResultMemoryKb));
+        MemoryContextSwitchTo(old);
+    }
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "bemi: SPI_connect failed");
     bool isnull;
