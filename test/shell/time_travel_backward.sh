@@ -42,7 +42,9 @@ q "$(cat <<'SQL'
 CREATE TABLE bw_int (id int8 PRIMARY KEY, v int NOT NULL, note text, big text);
 CREATE TABLE bw_comp (region int4, code text, v numeric, ts timestamptz, PRIMARY KEY (region, code));
 ALTER TABLE bw_comp REPLICA IDENTITY FULL;
-CREATE TABLE bw_uuid (id uuid PRIMARY KEY, v int);
+-- a dropped column: the live rows lack it, the row type keeps its place
+CREATE TABLE bw_uuid (id uuid PRIMARY KEY, gone int, v int);
+ALTER TABLE bw_uuid DROP COLUMN gone;
 -- a commit after every instant asked in the fallback checks
 CREATE TABLE bw_tick (n int);
 
@@ -187,6 +189,13 @@ paths=$(q "SELECT path || ': ' || count(*) FROM bw_results GROUP BY path ORDER B
     bemi_fail "the backward path answered fewer than 80% of the comparisons:"$'\n'"$paths"
 (( $(q "SELECT count(*) FROM bw_results WHERE path = 'backward' AND kind = 'position'") > 0 )) ||
     bemi_fail "no commit position was answered backward:"$'\n'"$paths"
+
+# Called in a select list rather than FROM: the same rows.
+at=$(q "SELECT max(effective_at) - interval '1 second' FROM bemi.changes")
+got=$(q "SELECT (SELECT count(*) FROM (SELECT bemi.as_of(NULL::bw_uuid, '$at'::timestamptz)) s) || ' ' || bemi._tt_last_path()
+            || ' ' || (SELECT count(*) FROM bemi.as_of(NULL::bw_uuid, '$at'::timestamptz))")
+[[ $got =~ ^([0-9]+)\ backward\ ([0-9]+)$ && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]] ||
+    bemi_fail "as_of in a select list: got '$got'"
 
 # ------------------------------------------------------------------ each fallback condition
 
