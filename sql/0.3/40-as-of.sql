@@ -845,7 +845,7 @@ $$;
 
 -- Public functions (SECURITY INVOKER): the caller's permit, then the reader.
 
--- C (src/pg/time_travel_backward.cpp): the table of the row type (bemi._tt_rel_of_type), its
+-- C (src/pg/timetravel/as_of.cpp): the table of the row type (bemi._tt_rel_of_type), its
 -- checks (bemi._tt_check_table), the caller's permit, then backward from the live table when
 -- provably the same answer (sql/0.3/42-as-of-backward.sql), else every row rebuilt by
 -- bemi._as_of_rows and typed with jsonb_populate_record as the caller; a row holding a value

@@ -1,5 +1,5 @@
 -- AS OF backward from the live table (docs/time-travel.md, "Backward from the live table"): the
--- SQL half of src/pg/time_travel_backward.cpp. The typed bemi.as_of (C) tries this path first; it
+-- SQL half of src/pg/timetravel/as_of.cpp. The typed bemi.as_of (C) tries this path first; it
 -- answers only when it can prove its answer equal to the forward one, else it rebuilds forward
 -- (bemi._as_of_rows).
 

@@ -20,7 +20,7 @@ extern bool capture_client_addr; // bemi.capture_client_addr (superuser)
 // commit later than the instant asked for (docs/time-travel.md, "Stable answers"). Read from SQL.
 extern int time_travel_wait;
 // bemi.time_travel_backward (any role, default on): the typed bemi.as_of may answer from the live
-// table patched with the rows changed after the instant (src/pg/time_travel_backward.cpp).
+// table patched with the rows changed after the instant (src/pg/timetravel/as_of.cpp).
 extern bool time_travel_backward;
 
 // bemi.test_fault (superuser, off by default, for the test suite only): makes a background
