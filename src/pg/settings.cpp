@@ -14,6 +14,7 @@ int max_context_bytes = 8192;
 bool capture_client_addr = false;
 int time_travel_wait = 5000;
 bool time_travel_backward = true;
+int time_travel_memory = 256 * 1024;
 
 int test_fault = static_cast<int>(TestFault::kNone);
 
@@ -88,6 +89,12 @@ void define_settings() {
                              "off: always rebuild every row from the baseline and the stored changes "
                              "(docs/time-travel.md, \"Backward from the live table\").",
                              &time_travel_backward, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    // Any role, as work_mem is: a whole table's rows pass through an answer, and at work_mem's
+    // default most of them would go to a temporary file.
+    DefineCustomIntVariable("bemi.time_travel_memory",
+                            "Memory for the rows of one typed bemi.as_of answer before they spill to a temporary file.",
+                            "work_mem is used when it is larger.", &time_travel_memory, 256 * 1024, 64, MAX_KILOBYTES,
+                            PGC_USERSET, GUC_UNIT_KB, nullptr, nullptr, nullptr);
     reserve_guc_prefix("bemi");
 }
 

@@ -22,6 +22,9 @@ extern int time_travel_wait;
 // bemi.time_travel_backward (any role, default on): the typed bemi.as_of may answer from the live
 // table patched with the rows changed after the instant (src/pg/timetravel/as_of.cpp).
 extern bool time_travel_backward;
+// bemi.time_travel_memory (any role, kB, like work_mem): how much of a typed bemi.as_of answer
+// stays in memory before it spills to a temporary file; work_mem when that is larger.
+extern int time_travel_memory;
 
 // bemi.test_fault (superuser, off by default, for the test suite only): makes a background
 // worker raise an ERROR at a chosen point, so that its error recovery can be tested.

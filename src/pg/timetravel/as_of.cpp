@@ -32,9 +32,6 @@ namespace {
 
 char last_path[256] = "none";
 
-// Memory for the rows of an answer before they spill to a temporary file (kB).
-constexpr int kResultMemoryKb = 256 * 1024;
-
 void set_path(const char *path) {
     strlcpy(last_path, path, sizeof last_path);
 }
@@ -299,14 +296,14 @@ BEMI_FUNCTION(bemi_as_of) {
         rsinfo->expectedDesc == nullptr)
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                         errmsg("set-valued function called in context that cannot accept a set")));
-    // The result: as InitMaterializedSRF, but the rows stay in memory up to kResultMemoryKb (a
-    // whole table's rows pass through; work_mem would send most of them to a temporary file).
+    // The result: as InitMaterializedSRF, but the rows stay in memory up to bemi.time_travel_memory
+    // (a whole table's rows pass through; work_mem would send most of them to a temporary file).
     {
         MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
         rsinfo->returnMode = SFRM_Materialize;
         rsinfo->setDesc = CreateTupleDescCopy(rsinfo->expectedDesc);
         rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false,
-                                                  Max(work_mem, kResultMemoryKb));
+                                                  Max(work_mem, time_travel_memory));
         MemoryContextSwitchTo(old);
     }
     if (SPI_connect() != SPI_OK_CONNECT)
