@@ -190,10 +190,15 @@ COMMENT ON TYPE bemi.history_entry IS
 -- changes both ways (every key connected to it through previous_primary_key), each with a diff
 -- {"col": [old, new]}: old values from the record's previous version where the change's own
 -- "before" does not carry them (REPLICA IDENTITY DEFAULT).
+--
+-- plan_cache_mode: the statements' only parameters are rel and the keys, and every lookup is
+-- driven by the segments it reads at run time, so a generic plan is as good as a custom one; without
+-- it each of a session's first five calls plans every statement again (most of a call's time).
 CREATE FUNCTION bemi._history_rows(token int8, rel regclass, key text)
     RETURNS SETOF bemi.history_entry
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     keys text[] := ARRAY[key];
@@ -338,6 +343,7 @@ CREATE FUNCTION bemi.history(rel regclass, primary_key text)
     RETURNS SETOF bemi.history_entry
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_generic_plan  -- (as bemi._history_rows)
 AS $$
 BEGIN
     -- (the permit refuses what is not a table; a record's history needs no more)
