@@ -178,10 +178,25 @@ REVOKE EXECUTE ON FUNCTION
     FROM PUBLIC;
 
 -- (d) Ingestion: bemi._ingest and bemi._ingest_by_record of 0.2 (sql/bemi--0.1--0.2.sql), changed
--- to store root_schema, root_table and effective_at and to move the watermark.
+-- to store root_schema, root_table and effective_at, to move the watermark, and to read the
+-- batch from bemi._batch_records instead of peeking the slot themselves.
+
+-- One batch's records, as pg_logical_slot_peek_changes(slot, upto, NULL, 'include-transaction',
+-- 'on') returns them. The ingestion worker decodes the slot itself, each WAL record once, with a
+-- decoding context it keeps from batch to batch (docs/ingestion.md, "Streaming"); in the worker,
+-- this returns the records it decoded for slot up to upto (where its decoding stopped). Anywhere
+-- else (a test storing a copied slot, a benchmark), it is that peek.
+CREATE FUNCTION bemi._batch_records(slot pg_catalog.name, upto pg_catalog.pg_lsn)
+    RETURNS TABLE (lsn pg_catalog.pg_lsn, xid pg_catalog.xid, data pg_catalog.text)
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'bemi_batch_records';
+COMMENT ON FUNCTION bemi._batch_records(pg_catalog.name, pg_catalog.pg_lsn) IS
+    'Ingestion worker: the records of one batch (the worker''s decoded records, else a peek of the slot)';
+REVOKE EXECUTE ON FUNCTION bemi._batch_records(pg_catalog.name, pg_catalog.pg_lsn) FROM PUBLIC;
 
 -- One batch of the worker, in the worker's transaction (docs/ingestion.md):
---   - peek the slot up to upto, with BEGIN/COMMIT records around each transaction;
+--   - read the batch up to upto (bemi._batch_records), with BEGIN/COMMIT records around each
+--     transaction;
 --   - keep the transactions whose COMMIT record ends after the origin's progress (the end of
 --     the last transaction already stored): the others were stored by an earlier batch whose
 --     acknowledgement did not happen;
@@ -225,7 +240,7 @@ BEGIN
                    CASE WHEN strpos(c.data, '\u0000') = 0 THEN c.data::jsonb
                         ELSE bemi._record_jsonb(c.data) END AS r,
                    c.n
-              FROM pg_logical_slot_peek_changes(slot, upto, NULL, 'include-transaction', 'on')
+              FROM bemi._batch_records(slot, upto)
                    WITH ORDINALITY AS c(lsn, xid, data, n)
         ), commits AS MATERIALIZED (
             -- effective_at: the running maximum in commit order (the peek's), continued from
@@ -329,7 +344,7 @@ DECLARE
     last_commit_position int8;
 BEGIN
     inserted := 0;
-    -- The peek again, as text; each record is numbered within its transaction (BEGIN is 0), and
+    -- The batch again, as text; each record is numbered within its transaction (BEGIN is 0), and
     -- paired with its transaction's COMMIT record (a COMMIT record is the plugin's own small
     -- JSON: it always casts).
     FOR txn IN
@@ -337,7 +352,7 @@ BEGIN
             SELECT c.lsn, c.data, c.n,
                    pg_catalog.count(*) FILTER (WHERE c.data LIKE '{"operation":"BEGIN"%')
                        OVER (ORDER BY c.n) AS txn_no
-              FROM pg_logical_slot_peek_changes(slot, upto, NULL, 'include-transaction', 'on')
+              FROM bemi._batch_records(slot, upto)
                    WITH ORDINALITY AS c(lsn, xid, data, n)
         )
         SELECT x.txn_no, x.lsn AS commit_end, x.data::jsonb AS commit_record,

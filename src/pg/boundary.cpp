@@ -36,7 +36,7 @@ void describe_current_exception(CoreFailure *failure) noexcept {
 // PostgresMain adds for replication slots. The order matters: the transaction is aborted
 // first (it releases locks, buffers, snapshots, the active slot's transaction state); what a
 // transaction does not own (an LWLock taken between transactions, say) is released after.
-void recover_from_error(MemoryContext loop_cxt, ErrorText *error) {
+void recover_from_error(MemoryContext loop_cxt, ErrorText *error, SlotRelease release_slot) {
     error_context_stack = nullptr;
     HOLD_INTERRUPTS();
     disable_all_timeouts(false);
@@ -57,6 +57,8 @@ void recover_from_error(MemoryContext loop_cxt, ErrorText *error) {
     AbortBufferIO();
     UnlockBuffers();
     // As PostgresMain: AbortTransaction does not release an acquired slot.
+    if (release_slot != nullptr)
+        release_slot();
     if (MyReplicationSlot != nullptr)
         ReplicationSlotRelease();
     ReplicationSlotCleanup();

@@ -75,14 +75,18 @@ struct ErrorText {
 // autovacuum do before going on: report the error, abort the transaction if any, and
 // release what an ERROR outside a transaction leaves held (LWLocks, a wait event, a
 // condition variable sleep, buffer pins and locks, a replication slot), then reset
-// loop_cxt and switch to it. error receives the error's message and hint.
-void recover_from_error(MemoryContext loop_cxt, ErrorText *error);
+// loop_cxt and switch to it. error receives the error's message and hint. A process that keeps
+// a replication slot acquired across turns, with a decoding context built on it, passes
+// release_slot: it frees that context and releases the slot (FreeDecodingContext needs the
+// slot still acquired), after the transaction is aborted.
+using SlotRelease = void (*)();
+void recover_from_error(MemoryContext loop_cxt, ErrorText *error, SlotRelease release_slot = nullptr);
 
 // The only way a background worker catches PostgreSQL errors: runs step() (which must keep
 // no object with a destructor alive across PostgreSQL calls) in loop_cxt; on ERROR recovers
 // with recover_from_error and returns false with the error's text in error.
 template <typename Fn>
-bool run_recovering(MemoryContext loop_cxt, ErrorText *error, Fn &&step) {
+bool run_recovering(MemoryContext loop_cxt, ErrorText *error, Fn &&step, SlotRelease release_slot = nullptr) {
     volatile bool ok = true;
     MemoryContextSwitchTo(loop_cxt);
     PG_TRY();
@@ -91,7 +95,7 @@ bool run_recovering(MemoryContext loop_cxt, ErrorText *error, Fn &&step) {
     }
     PG_CATCH();
     {
-        recover_from_error(loop_cxt, error);
+        recover_from_error(loop_cxt, error, release_slot);
         ok = false;
     }
     PG_END_TRY();

@@ -13,10 +13,15 @@
 #include "pg/decode/output_settings.hpp"
 #include "pg/decode/record_writer.hpp"
 #include "pg/decode/relation_cache.hpp"
+#include "pg/decode/replay_hooks.hpp"
+#include "pg/ingest/workers.hpp"
 #include "pg/names.hpp"
 #include "pg/string_info_sink.hpp"
 
 namespace bemi_pg {
+
+bool catalog_caches_need_reset = false;
+uint64 replayed_transactions = 0;
 
 namespace {
 
@@ -144,10 +149,13 @@ void bemi_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is
     }
 }
 
-// The SQL interface (what the ingestion worker uses) starts decoding inside a transaction,
-// where the origin can be looked up once; a walsender has no transaction here and relies on
-// the per-transaction check in begin instead.
+// The SQL interface starts decoding inside a transaction, where the origin can be looked up
+// once. The ingestion worker decodes outside any transaction, as its own session's origin,
+// which is set up first. A walsender has neither and relies on the per-transaction check in
+// begin instead.
 RepOriginId ingest_origin_of_this_database() {
+    if (in_ingest_worker)
+        return replorigin_session_origin;
     if (!IsTransactionState())
         return InvalidRepOriginId;
     char name[NAMEDATALEN];
@@ -171,6 +179,11 @@ void bemi_shutdown(LogicalDecodingContext *ctx) {
 
 void bemi_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
     DecodingState *state = state_of(ctx);
+    ++replayed_transactions;
+    if (catalog_caches_need_reset) {
+        catalog_caches_need_reset = false;
+        InvalidateSystemCaches();
+    }
     MemoryContextReset(state->txn_cxt);
     if (!state->database_json) {
         const char *name = get_database_name(MyDatabaseId);

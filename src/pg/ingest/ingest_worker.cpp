@@ -1,27 +1,41 @@
 // The ingestion worker: one per database with the extension, started by the launcher. It
 // stores every record of its slot in bemi.changes exactly once (docs/ingestion.md):
 //
-//   txn 1: X := flushed WAL position (a batch is capped at kMaxBatchBytes past the slot);
-//          bemi._ingest(slot, origin, X, capture): peek the slot up to X, insert the row records of the
-//          transactions the replication origin does not cover yet, and set the origin's
-//          progress to the last one's commit end, atomically with the rows; commit.
-//   txn 2: pg_replication_slot_advance(slot, X): acknowledge, only once txn 1 has committed.
+//   decode: with one decoding context kept on the slot from turn to turn, as a walsender
+//           does, read the WAL flushed since the last turn, each record once, outside any
+//           transaction; the records of the transactions that committed wait in the decoded
+//           batch (decoded_batch.hpp). X := where decoding stopped.
+//   store:  in the worker's transaction, bemi._ingest(slot, origin, X, capture): insert the row
+//           records of the transactions the replication origin does not cover yet, and set
+//           the origin's progress to the last one's commit end, atomically with the rows;
+//           commit.
+//   ack:    confirm X to the slot, only once the store has committed.
 //
 // A change acknowledged is stored; a change stored but not acknowledged (the worker died
 // between the two) is delivered again and skipped by the origin's progress, and by
 // ON CONFLICT on its identity (capture, commit_position, seq) as a second guard. A batch
-// that stalls on one transaction stores and acknowledges the transactions before it, and
-// shows the stalled one's commit position in bemi.status (bemi.skip_transaction()).
+// that stalls on one transaction stores and acknowledges the transactions before it, shows
+// the stalled one's commit position in bemi.status (bemi.skip_transaction()), and drops the
+// decoding context, so that the next turn decodes again from the slot.
+//
+// Until ALTER EXTENSION bemi UPDATE brings bemi._batch_records (0.3), the installed SQL peeks the
+// slot itself: the worker then runs each batch as a peek and a pg_replication_slot_advance
+// (legacy_store), without a decoding context of its own.
 //
 // C-style on purpose: no object with a destructor is alive across PostgreSQL calls, which
 // may raise ERROR (longjmp) at any point.
 #include "pg/boundary.hpp"
+#include "pg/decode/replay_hooks.hpp"
+#include "pg/ingest/decoded_batch.hpp"
 #include "pg/ingest/shared_state.hpp"
 #include "pg/ingest/workers.hpp"
 #include "pg/names.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {
+#include "access/xlogutils.h"
+#include "nodes/makefuncs.h"
+#include "replication/decode.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -49,7 +63,8 @@ constexpr long kFullCheckMs = 10000;                   // re-check everything at
 constexpr long kOrphanCheckMs = 60000;                 // drop origins of dropped databases
 constexpr long kMinBackoffMs = 1000;
 constexpr long kMaxBackoffMs = 60000;
-constexpr uint64 kMaxBatchBytes = 64 * 1024 * 1024;    // of WAL per batch
+constexpr uint64 kMaxBatchBytes = 64 * 1024 * 1024;    // of WAL per batch (legacy_store)
+constexpr uint64 kMaxDecodedBytes = 32 * 1024 * 1024;  // of records per batch (streaming)
 // When the slot's restart point trails its confirmed position by more than this, log a
 // running-transactions record before the batch, so that decoding it moves the restart point
 // up (otherwise only the background writer's, every 15 s, do): every peek re-decodes from
@@ -79,6 +94,11 @@ struct Worker {
     // Paused with catch-up (CREATE DATABASE ... TEMPLATE this database): store everything
     // flushed before this position, then stop. Invalid until the worker notices the pause.
     XLogRecPtr pause_target;
+    bool streaming;        // the installed SQL reads the decoded batch (bemi._batch_records)
+    // The decoding context kept on the slot (acquired meanwhile), NULL when none is open.
+    LogicalDecodingContext *decoder;
+    MemoryContext decoder_cxt;
+    uint64 replayed_seen;  // replayed_transactions when the caches were last reset
 };
 
 Worker W;
@@ -260,6 +280,8 @@ bool should_stop_for_pause(bool last_failed) {
 // ---------------------------------------------------------------- transactions and SPI
 
 void begin() {
+    // Whatever this transaction caches of the catalogs is not for decoding (replay_hooks.hpp).
+    catalog_caches_need_reset = true;
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     if (SPI_connect() != SPI_OK_CONNECT)
@@ -311,6 +333,89 @@ Datum column(int col) {
     return d;
 }
 
+// ---------------------------------------------------------------- the decoding context
+
+void prepare_record(LogicalDecodingContext *ctx, XLogRecPtr, TransactionId, bool) {
+    resetStringInfo(ctx->out);
+}
+
+void keep_record(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool) {
+    decoded_batch_append(lsn, xid, ctx->out->data, ctx->out->len);
+}
+
+// Outside any transaction. Acquires the slot and builds a decoding context on it, reading
+// from the slot's restart point; the reorder buffer skips every transaction whose commit
+// record starts before the slot's confirmed position. The plugin's options are the ones the
+// stored records are defined with: BEGIN and COMMIT records around each transaction.
+void open_decoder() {
+    W.decoder_cxt = AllocSetContextCreate(TopMemoryContext, "bemi decoding", ALLOCSET_DEFAULT_SIZES);
+    const MemoryContext old = MemoryContextSwitchTo(W.decoder_cxt);
+    static XLogReaderRoutine routine;
+    routine.page_read = read_local_xlog_page;
+    routine.segment_open = wal_segment_open;
+    routine.segment_close = wal_segment_close;
+    List *options = list_make1(makeDefElem(pstrdup("include-transaction"), reinterpret_cast<Node *>(makeString(pstrdup("on"))), -1));
+    ReplicationSlotAcquire(W.slot, true);
+    W.decoder = CreateDecodingContext(InvalidXLogRecPtr, options, false, &routine, prepare_record, keep_record, nullptr);
+    XLogBeginRead(W.decoder->reader, MyReplicationSlot->data.restart_lsn);
+    MemoryContextSwitchTo(old);
+    W.confirmed = MyReplicationSlot->data.confirmed_flush;
+}
+
+// Drops the decoded batch and the decoding context, and releases the slot: the next turn
+// decodes again from the slot's confirmed position. Also the error path's (run_recovering),
+// after the transaction was aborted.
+void close_decoder() {
+    decoded_batch_discard();
+    if (W.decoder != nullptr) {
+        LogicalDecodingContext *ctx = W.decoder;
+        W.decoder = nullptr;
+        FreeDecodingContext(ctx); // needs the slot still acquired (its spill files)
+    }
+    if (W.decoder_cxt != nullptr) {
+        MemoryContextDelete(W.decoder_cxt);
+        W.decoder_cxt = nullptr;
+    }
+    if (MyReplicationSlot != nullptr)
+        ReplicationSlotRelease();
+    // Entries built under historic snapshots are not the worker's (as after a SQL decoding call).
+    InvalidateSystemCaches();
+    W.replayed_seen = replayed_transactions;
+}
+
+// Decodes the WAL from where the last turn stopped until the record that ends at or past
+// target (as pg_logical_slot_peek_changes does up to the flushed position), or until the batch
+// holds kMaxDecodedBytes: the records of every transaction that committed meanwhile are then
+// in the decoded batch, whole (the reorder buffer replays a transaction at its commit record).
+// True when target was reached.
+bool decode_until(XLogRecPtr target) {
+    XLogReaderState *reader = W.decoder->reader;
+    while (reader->EndRecPtr < target) {
+        char *errm = nullptr;
+        XLogRecord *record = XLogReadRecord(reader, &errm);
+        if (errm != nullptr)
+            elog(ERROR, "bemi: could not read WAL for logical decoding: %s", errm);
+        if (record != nullptr)
+            LogicalDecodingProcessRecord(W.decoder, reader);
+        CHECK_FOR_INTERRUPTS();
+        if (decoded_batch_bytes() >= kMaxDecodedBytes)
+            break;
+    }
+    if (replayed_transactions != W.replayed_seen) {
+        // Replays cached catalog entries under historic snapshots: not for the store.
+        InvalidateSystemCaches();
+        W.replayed_seen = replayed_transactions;
+    }
+    return reader->EndRecPtr >= target;
+}
+
+void confirm(XLogRecPtr lsn) {
+    LogicalConfirmReceivedLocation(lsn);
+    // Written at the next checkpoint (only a move of the restart point is written at once).
+    ReplicationSlotMarkDirty();
+    W.confirmed = lsn;
+}
+
 // ---------------------------------------------------------------- the steps
 
 // In a transaction: is the extension installed at a version with the ingestion function?
@@ -334,6 +439,9 @@ bool extension_installed() {
         0, nullptr, nullptr, SPI_OK_SELECT);
     if (!DatumGetBool(column(1)))
         return false;
+    run("SELECT pg_catalog.to_regprocedure('bemi._batch_records(pg_catalog.name,pg_catalog.pg_lsn)') IS NOT NULL", 0,
+        nullptr, nullptr, SPI_OK_SELECT);
+    W.streaming = DatumGetBool(column(1));
     W.extension = ext;
     return true;
 }
@@ -342,6 +450,7 @@ bool extension_installed() {
 // launcher does not start a worker again until the extension is created again).
 [[noreturn]] void stop_and_exit() {
     publish_state(WorkerState::kStopping);
+    close_decoder();
     if (W.origin_ready) {
         replorigin_session_reset();
         replorigin_session_origin = InvalidRepOriginId;
@@ -591,6 +700,70 @@ void maybe_log_snapshot(XLogRecPtr flush) {
     XLogFlush(W.last_snapshot_end);
 }
 
+Outcome legacy_store(XLogRecPtr confirmed, XLogRecPtr flush, TimestampTz now);
+
+// Called outside a transaction, once the checks of step() passed: decodes what was flushed
+// (up to flush), stores it, acknowledges it.
+Outcome stream_turn(XLogRecPtr flush, TimestampTz now) {
+    if (W.decoder == nullptr)
+        open_decoder();
+    decoded_batch_start(W.slot);
+    const bool reached = decode_until(flush);
+    const XLogRecPtr end = W.decoder->reader->EndRecPtr;
+    if (decoded_batch_records() == 0) {
+        // Nothing of ours committed in that WAL (other databases', our own inserts, ...).
+        if (end > W.confirmed)
+            confirm(end);
+        if (!reached)
+            return kAgain;
+        publish_idle(now);
+        return kIdle;
+    }
+    decoded_batch_set_end(end);
+    publish_state(WorkerState::kIngesting);
+
+    // Store: as legacy_store's txn 1, but bemi._ingest reads the decoded batch.
+    begin();
+    if (!extension_installed())
+        stop_and_exit();
+    {
+        const Oid types[3] = {NAMEOID, TEXTOID, PG_LSNOID};
+        Datum values[3] = {name_datum(W.slot), text_datum(W.origin), LSNGetDatum(end)};
+        (void) run("SELECT inserted, acknowledge, stalled_at, stall_error "
+                   "FROM bemi._ingest($1, $2, $3, bemi._current_capture($1))",
+                   3, types, values, SPI_OK_SELECT);
+    }
+    const int64 stored = DatumGetInt64(column(1));
+    const XLogRecPtr acknowledge = DatumGetLSN(column(2));
+    const XLogRecPtr stalled_at = column_isnull(3) ? InvalidXLogRecPtr : DatumGetLSN(column(3));
+    char stall_error[kErrorLength];
+    stall_error[0] = '\0';
+    if (stalled_at != InvalidXLogRecPtr) {
+        char *reason = column_isnull(4) ? nullptr : TextDatumGetCString(column(4));
+        snprintf(stall_error, sizeof stall_error, "stalled at the transaction committed at %X/%X: %s",
+                 lsn_hi(stalled_at), lsn_lo(stalled_at), reason ? reason : "unknown error");
+    }
+    finish();
+    decoded_batch_discard();
+
+    // Acknowledge what the store committed.
+    if (acknowledge > W.confirmed)
+        confirm(acknowledge);
+    if (stalled_at != InvalidXLogRecPtr) {
+        // The decoder is past the stalled transaction: start over from the slot.
+        close_decoder();
+        ereport(WARNING, (errmsg("bemi: %s", stall_error),
+                          errhint("Every transaction before it is stored. If the cause cannot be fixed, "
+                                  "SELECT bemi.skip_transaction('%X/%X') skips it (recorded in bemi.capture_history).",
+                                  lsn_hi(stalled_at), lsn_lo(stalled_at))));
+        publish_stall(stalled_at, stall_error);
+        W.ready = false;
+        return kFailed;
+    }
+    publish_batch(end, reached, now, stored);
+    return reached ? kBatch : kAgain;
+}
+
 Outcome step() {
     if (test_fault_is(TestFault::kWorkerErrorHoldingLock)) {
         LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -631,6 +804,7 @@ Outcome step() {
                         errhint("Drop that slot: the name is reserved for bemi's ingestion worker.")));
     if (slot.exists && slot.lost) {
         // Invalidated by max_slot_wal_keep_size: the WAL past its position is gone.
+        close_decoder();
         record_event("capture_stopped", InvalidXLogRecPtr, slot.confirmed, InvalidXLogRecPtr,
                      "replication slot invalidated: the server removed WAL it still needed (max_slot_wal_keep_size)");
         Datum values[1] = {text_datum(W.slot)};
@@ -695,7 +869,17 @@ Outcome step() {
         publish_idle(now);
         return kIdle;
     }
-    const XLogRecPtr upto = flush - slot.confirmed > kMaxBatchBytes ? slot.confirmed + kMaxBatchBytes : flush;
+    if (W.streaming) {
+        finish();
+        return stream_turn(flush, now);
+    }
+    close_decoder(); // (never open here: the SQL does not go back to peeking)
+    return legacy_store(slot.confirmed, flush, now);
+}
+
+// One batch of 0.2's SQL, which peeks the slot itself (its decoding context is bemi._ingest's).
+Outcome legacy_store(XLogRecPtr confirmed, XLogRecPtr flush, TimestampTz now) {
+    const XLogRecPtr upto = flush - confirmed > kMaxBatchBytes ? confirmed + kMaxBatchBytes : flush;
 
     // txn 1: store. A stalled transaction (one that neither its rows nor a marker row could
     // store) ends the batch before it: acknowledge is then the last stored commit's end.
@@ -720,7 +904,7 @@ Outcome step() {
     finish();
 
     // txn 2: acknowledge what txn 1 stored.
-    if (acknowledge > slot.confirmed) {
+    if (acknowledge > confirmed) {
         begin();
         const Oid types[2] = {TEXTOID, PG_LSNOID};
         Datum values[2] = {text_datum(W.slot), LSNGetDatum(acknowledge)};
@@ -745,7 +929,7 @@ Outcome step() {
 Outcome guarded_step() {
     Outcome outcome = kFailed;
     ErrorText error;
-    if (!run_recovering(W.cxt, &error, [&outcome] { outcome = step(); })) {
+    if (!run_recovering(W.cxt, &error, [&outcome] { outcome = step(); }, close_decoder)) {
         // A batch's origin progress belongs to its aborted transaction only.
         replorigin_session_origin_lsn = InvalidXLogRecPtr;
         replorigin_session_origin_timestamp = 0;

@@ -1,0 +1,29 @@
+// The records the ingestion worker's decoding context has produced and not stored yet
+// (docs/ingestion.md, "Streaming"). Decoding runs outside any transaction, under historic
+// snapshots that may not write, so the records wait here — in a tuplestore that spills to a
+// temporary file past kBatchMemoryKB, for transactions larger than memory — until the worker's
+// own transaction stores them: bemi._ingest reads them with bemi._batch_records().
+#pragma once
+
+#include "pg/postgres_headers.hpp"
+
+namespace bemi_pg {
+
+// Empties the batch; its records will come from slot (the only slot _batch_records serves
+// them for), and will be stored with bemi._ingest(slot, origin, end, capture).
+void decoded_batch_start(const char *slot);
+
+// One output of the plugin: the lsn and xid a peek of the slot would show with the record.
+void decoded_batch_append(XLogRecPtr lsn, TransactionId xid, const char *data, int len);
+
+// Where decoding stopped: the batch holds every transaction whose commit record starts before
+// it and that the slot had not acknowledged.
+void decoded_batch_set_end(XLogRecPtr end);
+
+// Forgets the records (stored, or decoding is starting over from the slot).
+void decoded_batch_discard();
+
+uint64 decoded_batch_records();
+uint64 decoded_batch_bytes();
+
+} // namespace bemi_pg
