@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Streams changes through the bemi plugin with pg_recvlogical (the walsender
 # path, not the SQL interface) and checks the records: one JSON object per
-# line, with the contract's keys, and CREATE/UPDATE/DELETE for our table.
+# line, with the contract's keys, and CREATE/UPDATE/DELETE for our table. A
+# column's type has a trusted (superuser-owned) json cast in PL/pgSQL: a walsender
+# decodes with no active snapshot, which SPI needs, and the value must still be
+# the cast's (not its text form with a cast_failed fallback).
 #
 # Run by test/run_tests.sh with PGHOST/PGPORT/PGUSER/PGDATABASE set.
 set -euo pipefail
@@ -39,19 +42,26 @@ drop_slot() {
 
 cleanup() {
     drop_slot >/dev/null 2>&1 || true
-    psql -X -q -c "DROP TABLE IF EXISTS public.$TABLE" >/dev/null 2>&1 || true
+    psql -X -q -c "DROP TABLE IF EXISTS public.$TABLE" -c "DROP TYPE IF EXISTS public.recv_colour CASCADE" \
+        -c "DROP FUNCTION IF EXISTS public.recv_colour_json(public.recv_colour)" >/dev/null 2>&1 || true
     [[ -z $own_work ]] || rm -rf "$own_work"
 }
 trap cleanup EXIT
 
 cleanup
-bemi_sql "CREATE TABLE public.$TABLE (id int PRIMARY KEY, name text)" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+CREATE TYPE public.recv_colour AS ENUM ('red', 'blue');
+CREATE FUNCTION public.recv_colour_json(public.recv_colour) RETURNS json LANGUAGE plpgsql IMMUTABLE STRICT
+    AS \$\$ BEGIN RETURN json_build_object('colour', \$1::text); END \$\$;
+CREATE CAST (public.recv_colour AS json) WITH FUNCTION public.recv_colour_json(public.recv_colour);
+CREATE TABLE public.$TABLE (id int PRIMARY KEY, name text, colour public.recv_colour);
+SQL
 bemi_sql "SELECT pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null \
     || bemi_fail "could not create logical slot '$SLOT' with plugin bemi"
 
 # Three transactions: INSERT, UPDATE, DELETE.
 psql -X -q -v ON_ERROR_STOP=1 -v tricky="$TRICKY" <<SQL
-INSERT INTO public.$TABLE VALUES (1, :'tricky');
+INSERT INTO public.$TABLE VALUES (1, :'tricky', 'red');
 UPDATE public.$TABLE SET name = 'updated' WHERE id = 1;
 DELETE FROM public.$TABLE WHERE id = 1;
 SQL
@@ -121,6 +131,10 @@ SELECT format('ERROR: line %s (%s): %s', n, j->>'operation', problem)
            THEN format('after.id is %s, expected 1', j->'after'->'id') END),
      (CASE WHEN j->>'operation' = 'CREATE' AND j->'after'->>'name' IS DISTINCT FROM :'tricky'
            THEN format('after.name is %s, expected %s', j->'after'->'name', to_jsonb(:'tricky'::text)) END),
+     (CASE WHEN j->>'operation' = 'CREATE' AND j->'after'->'colour' IS DISTINCT FROM '{"colour": "red"}'::jsonb
+           THEN format('after.colour is %s, expected the cast''s {"colour": "red"}', j->'after'->'colour') END),
+     (CASE WHEN j ? 'fallback'
+           THEN format('fallback %s, expected none', j->'fallback') END),
      (CASE WHEN j->>'operation' = 'UPDATE' AND j->'after'->>'name' IS DISTINCT FROM 'updated'
            THEN format('after.name is %s, expected "updated"', j->'after'->'name') END),
      (CASE WHEN j->>'operation' = 'DELETE' AND j->'before'->>'id' IS DISTINCT FROM '1'

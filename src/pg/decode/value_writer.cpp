@@ -5,6 +5,10 @@
 #include "bemi/utc_timestamp.hpp"
 #include "pg/string_info_sink.hpp"
 
+extern "C" {
+#include "utils/snapmgr.h"
+}
+
 namespace bemi_pg {
 
 namespace {
@@ -245,7 +249,17 @@ bool call_guarded(FmgrInfo *fn, Datum value, Datum *result) {
     MemoryContextSwitchTo(cxt);
     PG_TRY();
     {
+        // A cast in PL/pgSQL (or any SPI user) needs an active snapshot. A SQL decoding call
+        // runs under its statement's; a walsender and the ingestion worker decode with none, so
+        // the cast gets the one decoding reads the catalogs with (GetTransactionSnapshot()
+        // returns the historic snapshot while one is set up). An error pops it with the
+        // subtransaction; committing the subtransaction would hand it to the parent instead.
+        const bool push_snapshot = !ActiveSnapshotSet();
+        if (push_snapshot)
+            PushActiveSnapshot(GetTransactionSnapshot());
         *result = FunctionCall1(fn, value);
+        if (push_snapshot)
+            PopActiveSnapshot();
         ReleaseCurrentSubTransaction();
         ok = true;
     }
