@@ -59,6 +59,9 @@ bool in_ingest_worker = false;
 namespace {
 
 constexpr long kPollMs = 200;                          // sleep between batches
+// Sleep when there was nothing to store: a commit in this database (commit_wake.cpp) and
+// bemi.sync() wake the worker earlier; other databases' WAL waits for the timeout.
+constexpr long kIdleSleepMs = 1000;
 constexpr long kFullCheckMs = 10000;                   // re-check everything at least this often
 constexpr long kOrphanCheckMs = 60000;                 // drop origins of dropped databases
 constexpr long kMinBackoffMs = 1000;
@@ -125,6 +128,7 @@ bool attach() {
     if (ok) {
         e->pid = MyProcPid;
         e->latch = MyLatch;
+        e->wake_on_commit = false;
         e->confirmed = InvalidXLogRecPtr;
         e->capture_start = InvalidXLogRecPtr;
         e->caught_up_at = 0;
@@ -169,6 +173,14 @@ void detach(int, Datum) {
 void publish_state(WorkerState state) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     set_state(W.entry, state);
+    if (state == WorkerState::kIngesting)
+        W.entry->wake_on_commit = false; // it looks again right after the batch anyway
+    LWLockRelease(shared->lock);
+}
+
+void arm_commit_wake() {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    W.entry->wake_on_commit = true;
     LWLockRelease(shared->lock);
 }
 
@@ -209,6 +221,7 @@ void publish_batch(XLogRecPtr upto, bool caught_up, TimestampTz sampled_at, int6
     e->batches += 1;
     e->last_batch_at = GetCurrentTimestamp();
     e->stalled_at = InvalidXLogRecPtr;
+    e->wake_on_commit = false;
     set_state(e, WorkerState::kIngesting);
     LWLockRelease(shared->lock);
 }
@@ -769,6 +782,9 @@ Outcome step() {
         LWLockAcquire(shared->lock, LW_EXCLUSIVE);
         elog(ERROR, "bemi: test fault: error while holding the shared lock (bemi.test_fault)");
     }
+    // Before the flushed position is read: a commit from now on wakes us if this turn finds
+    // nothing to store and we sleep (commit_wake.cpp); one before it is in what we read.
+    arm_commit_wake();
     TimestampTz now = GetCurrentTimestamp();
     XLogRecPtr flush = GetFlushRecPtr(nullptr);
     if (W.ready && flush <= W.confirmed && !TimestampDifferenceExceeds(W.last_full_step, now, kFullCheckMs)) {
@@ -996,6 +1012,8 @@ BEMI_BGWORKER_MAIN(BEMI_INGEST_WORKER_MAIN) {
             W.backoff_ms = 0;
             if (outcome == kAgain)
                 sleep_ms = 0;
+            else if (outcome == kIdle)
+                sleep_ms = kIdleSleepMs;
         }
         if (outcome == kFailed) {
             // The whole backoff, whoever sets the latch (bemi.sync() does, every few ms).

@@ -264,6 +264,7 @@ long launcher_pass() {
 
 void workers_init_preload() {
     shared_state_request();
+    commit_wake_init_preload();
 
     BackgroundWorker launcher;
     memset(&launcher, 0, sizeof launcher);

@@ -51,6 +51,9 @@ struct DatabaseEntry {
     // The worker, while one is attached.
     pid_t pid;                // 0: no worker process attached
     Latch *latch;             // the worker's latch (bemi.sync() wakes it)
+    // A commit of a transaction that wrote wakes the worker (commit_wake.cpp): set from the
+    // start of each turn until the turn stores a batch, after which it looks again soon anyway.
+    bool wake_on_commit;
 
     // Status (bemi.status).
     WorkerState state;

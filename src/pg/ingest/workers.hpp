@@ -9,6 +9,10 @@ namespace bemi_pg {
 // shared memory, installs the shared-memory startup hook and registers the launcher.
 void workers_init_preload();
 
+// Called from workers_init_preload: every backend wakes its database's idle worker when a
+// transaction that wrote commits (commit_wake.cpp).
+void commit_wake_init_preload();
+
 // True when an ingestion worker is connected to that database.
 bool ingest_worker_serves(Oid database);
 
