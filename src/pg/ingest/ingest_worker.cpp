@@ -380,6 +380,7 @@ void open_decoder() {
 // after the transaction was aborted.
 void close_decoder() {
     decoded_batch_discard();
+    const bool was_open = W.decoder_cxt != nullptr;
     if (W.decoder != nullptr) {
         LogicalDecodingContext *ctx = W.decoder;
         W.decoder = nullptr;
@@ -391,9 +392,12 @@ void close_decoder() {
     }
     if (MyReplicationSlot != nullptr)
         ReplicationSlotRelease();
-    // Entries built under historic snapshots are not the worker's (as after a SQL decoding call).
-    InvalidateSystemCaches();
-    W.replayed_seen = replayed_transactions;
+    if (was_open) {
+        // Entries built under historic snapshots are not the worker's (as after a SQL
+        // decoding call).
+        InvalidateSystemCaches();
+        W.replayed_seen = replayed_transactions;
+    }
 }
 
 // Decodes the WAL from where the last turn stopped until the record that ends at or past
@@ -889,7 +893,8 @@ Outcome step() {
         finish();
         return stream_turn(flush, now);
     }
-    close_decoder(); // (never open here: the SQL does not go back to peeking)
+    if (W.decoder_cxt != nullptr)
+        close_decoder(); // the SQL went back to peeking the slot itself (a downgrade)
     return legacy_store(slot.confirmed, flush, now);
 }
 
