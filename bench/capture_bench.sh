@@ -116,18 +116,9 @@
 
 set -euo pipefail
 
-for arg in "$@"; do
-    case $arg in
-    -h | --help)
-        sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'
-        exit 0
-        ;;
-    *)
-        echo "capture_bench: unknown argument: $arg (try --help)" >&2
-        exit 1
-        ;;
-    esac
-done
+# shellcheck source-path=SCRIPTDIR source=../test/lib/cluster.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/lib/cluster.sh"
+bemi_bench_args capture_bench "$0" "$@"
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -174,8 +165,8 @@ done
 ((BENCH_SPLIT_REPEAT >= 1)) || die "BENCH_SPLIT_REPEAT must be >= 1"
 case $BENCH_PROTOCOL in simple | extended | prepared) ;; *) die "BENCH_PROTOCOL must be simple, extended or prepared" ;; esac
 
-# shellcheck source-path=SCRIPTDIR source=../test/lib/cluster.sh
-source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/lib/cluster.sh"
+# shellcheck source-path=SCRIPTDIR source=../test/lib/worker.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/lib/worker.sh"
 
 # ------------------------------------------------------------------ prerequisites
 
@@ -214,7 +205,7 @@ BG_PIDS=()
 cleanup() {
     local rc=$? p
     trap - EXIT INT TERM
-    if [[ -n ${STOPPED_PID:-} ]]; then kill -CONT "$STOPPED_PID" 2>/dev/null || true; fi
+    bemi_worker_thaw
     for p in "${BG_PIDS[@]}"; do
         kill "$p" 2>/dev/null || true
     done
@@ -413,32 +404,8 @@ stall_worker() {
 # with the lock above instead keeps its transaction's snapshot open, which holds back the
 # pruning of the application's tables: measurably slower.) Root only (reads
 # /proc/<pid>/syscall of a stopped process).
-STOPPED_PID=
-freeze_worker() {
-    local pid=$1 sc ok
-    case $(uname -m) in
-    x86_64) ok=" 232 281 441 " ;;  # epoll_wait, epoll_pwait, epoll_pwait2
-    aarch64) ok=" 22 441 " ;;      # epoll_pwait, epoll_pwait2
-    *) die "freeze_worker: unknown architecture $(uname -m)" ;;
-    esac
-    for _ in $(seq 1 500); do
-        kill -STOP "$pid"
-        STOPPED_PID=$pid
-        sleep 0.005
-        sc=$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null || true)
-        [[ $ok == *" $sc "* ]] && return 0
-        kill -CONT "$pid"
-        STOPPED_PID=
-        sleep 0.01
-    done
-    die "could not stop the worker while it sleeps"
-}
-thaw_worker() {
-    if [[ -n $STOPPED_PID ]]; then
-        kill -CONT "$STOPPED_PID" 2>/dev/null || true
-        STOPPED_PID=
-    fi
-}
+freeze_worker() { bemi_worker_freeze "$1" || die "could not stop the worker while it sleeps"; }
+thaw_worker() { bemi_worker_thaw; }
 
 release_worker() { # sets RELEASED_AT (not in a subshell: it waits for the lock holder)
     touch "$TMP/release"

@@ -73,20 +73,11 @@
 
 set -euo pipefail
 
-for arg in "$@"; do
-    case $arg in
-    -h | --help)
-        sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'
-        exit 0
-        ;;
-    *)
-        echo "timetravel_bench: unknown argument: $arg (try --help)" >&2
-        exit 1
-        ;;
-    esac
-done
-
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=../test/lib/cluster.sh
+source "$ROOT/test/lib/cluster.sh"
+bemi_bench_args timetravel_bench "$0" "$@"
+
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BENCH_ROWS=${BENCH_ROWS:-1000000}
@@ -116,9 +107,6 @@ on) FSYNC_CONF=$'fsync = on\nsynchronous_commit = on' ;;
 off) FSYNC_CONF=$'fsync = off\nsynchronous_commit = off' ;;
 *) die "BENCH_FSYNC must be on or off" ;;
 esac
-
-# shellcheck source-path=SCRIPTDIR source=../test/lib/cluster.sh
-source "$ROOT/test/lib/cluster.sh"
 
 # ------------------------------------------------------------------ prerequisites
 

@@ -13,6 +13,7 @@
 #   bemi_check_os_user                 root with a `postgres` OS user, or postgres; else fails
 #   bemi_scratch_dir PREFIX            prints a new /tmp/PREFIX.XXXXXX the cluster owner can use
 #   bemi_scratch_remove NAME DIR KEEP  stops the cluster; removes DIR unless KEEP is 1
+#   bemi_bench_args NAME SCRIPT ARG... --help prints SCRIPT's header and exits; other ARGs are errors
 #
 # A test's own cluster instead of the suite's (it kills or restarts the server, or needs
 # other settings; BEMI_SHARED_PRELOAD and BEMI_TEST_EXTRA_CONF as below):
@@ -243,6 +244,26 @@ bemi_scratch_dir() {
     chmod 755 "$dir"
     if [[ $EUID -eq 0 ]]; then chown postgres: "$dir"; fi
     echo "$dir"
+}
+
+# bemi_bench_args NAME SCRIPT ARG... -- a benchmark's command line: -h or --help prints SCRIPT's
+# header comment (its lines 2 up to the first empty line, without the "# ") and exits 0; any
+# other argument is an error (exit 1, reported as NAME).
+bemi_bench_args() {
+    local name=$1 script=$2 arg
+    shift 2
+    for arg in "$@"; do
+        case $arg in
+        -h | --help)
+            sed -n '2,/^$/p' "$script" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "$name: unknown argument: $arg (try --help)" >&2
+            exit 1
+            ;;
+        esac
+    done
 }
 
 # bemi_scratch_remove NAME DIR KEEP -- at the end of a script: stops its cluster, then removes
