@@ -205,6 +205,8 @@ worker_stat() { sqldb bench_cap "SELECT $1 FROM bemi._worker_status()"; } # chan
 # WAL (bytes) from a slot's restart point to the current position: what each of its peeks
 # decodes before reaching anything new.
 held_back() { sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = (SELECT 'bemi_' || oid FROM pg_database WHERE datname = '$1')"; }
+# nanoseconds PID has spent runnable but waiting for a CPU (/proc/<pid>/schedstat, field 2)
+run_delay() { cut -d' ' -f2 "/proc/$1/schedstat" 2>/dev/null || echo 0; }
 mib() { awk -v b="$1" 'BEGIN{printf "%.1f", b / 1048576}'; }
 age() { if [[ -n $BEMI_OPEN_XACT_PID ]]; then bemi_open_xact_age; else echo -; fi; }
 
@@ -288,7 +290,7 @@ measure_lag() {
 # drain TAG: the background load must be stopped
 IDLE_FROZEN=
 measure_drain() {
-    local tag=$1 pc pi ch0 b0 c0 c1 r0 fin n out
+    local tag=$1 pc pi ch0 b0 c0 c1 q0 q1 r0 fin n out
     [[ $(sqldb bench_cap "SELECT bemi.sync('600 s')") == t ]] || die "bemi.sync() timed out before the drain"
     [[ $(sqldb bench_idle "SELECT bemi.sync('600 s')") == t ]] || die "bemi.sync() in bench_idle timed out before the drain"
     sql "CHECKPOINT" >/dev/null
@@ -314,12 +316,15 @@ measure_drain() {
     R[drain-held-$tag]=$(mib "$(held_back bench_cap)")
     log "drain ($tag): ${R[drain-changes-$tag]} changes written at ${R[drain-write-tps-$tag]} tps; ${R[drain-held-$tag]} MiB of WAL from the restart point to its end (each peek decodes it); open transaction's age ${R[drain-age-$tag]} s"
     c0=$(bemi_proc_ticks "$pc")
+    q0=$(run_delay "$pc")
     r0=$(sql "SELECT extract(epoch FROM clock_timestamp())")
     bemi_worker_thaw
     fin=$(sqldb bench_cap "SELECT bemi.sync('900 s'), extract(epoch FROM clock_timestamp())")
     [[ ${fin%%|*} == t ]] || die "bemi.sync() timed out after the backlog"
     c1=$(bemi_proc_ticks "$pc")
+    q1=$(run_delay "$pc")
     [[ -n $c1 && $(bemi_worker_pid bench_cap) == "$pc" ]] || die "bench_cap's worker restarted during the drain"
+    R[drain-runq-$tag]=$(awk -v a="$q0" -v b="$q1" 'BEGIN{printf "%.2f", (b - a) / 1e9}')
     kill -CONT "$pi"
     IDLE_FROZEN=
     R[drain-batches-$tag]=$(($(worker_stat batches) - b0))
@@ -328,8 +333,11 @@ measure_drain() {
     R[drain-s-$tag]=$(fsub "${fin#*|}" "$r0")
     R[drain-rate-$tag]=$(awk -v c="$stored" -v s="${R[drain-s-$tag]}" 'BEGIN{printf "%.0f", c / s}')
     R[drain-cpu-$tag]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" 'BEGIN{printf "%.2f", t / hz}')
+    # The worker's CPU over the drain's wall time: well below 100% means it waited (for a CPU
+    # other work held, or for I/O), and the wall-clock rate then says more about the machine.
+    R[drain-busy-$tag]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v s="${R[drain-s-$tag]}" 'BEGIN{printf "%.0f", 100 * t / hz / s}')
     R[drain-us-$tag]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v c="$stored" 'BEGIN{printf "%.1f", 1e6 * t / hz / c}')
-    log "drain ($tag): $stored changes in ${R[drain-s-$tag]} s = ${R[drain-rate-$tag]} changes/s; worker CPU ${R[drain-cpu-$tag]} s = ${R[drain-us-$tag]} us/change; ${R[drain-batches-$tag]} batches"
+    log "drain ($tag): $stored changes in ${R[drain-s-$tag]} s = ${R[drain-rate-$tag]} changes/s; worker CPU ${R[drain-cpu-$tag]} s = ${R[drain-us-$tag]} us/change, ${R[drain-runq-$tag]} s waiting for a CPU; ${R[drain-batches-$tag]} batches"
     [[ $(sqldb bench_idle "SELECT bemi.sync('900 s')") == t ]] || die "bemi.sync() in bench_idle timed out after the drain"
 }
 
@@ -398,6 +406,9 @@ row "  seconds until bemi.sync() returned" "${R[drain-s-without]}" "${R[drain-s-
 row "  changes/s" "${R[drain-rate-without]}" "${R[drain-rate-with]}" "$DRAIN_RATIO" \
     "with >= 0.9 x without: $(awk -v r="$DRAIN_RATIO" 'BEGIN{print ((r != "-" && r >= 0.9) ? "MET" : "NOT MET")}')"
 row "  worker CPU us per stored change" "${R[drain-us-without]}" "${R[drain-us-with]}" "$(ratio "${R[drain-us-with]}" "${R[drain-us-without]}")" ""
+row "  worker CPU / wall time of the drain (%)" "${R[drain-busy-without]}" "${R[drain-busy-with]}" "" \
+    "well below 100: the worker waited (other load, I/O)"
+row "  time runnable, waiting for a CPU (s)" "${R[drain-runq-without]}" "${R[drain-runq-with]}" "" "(other work on the machine)"
 row "  worker batches" "${R[drain-batches-without]}" "${R[drain-batches-with]}" "" ""
 row "age of the open transaction (s), lag" "-" "${R[lag-age-with]}" "" ""
 row "lag at -R $BENCH_LAG_RATE (tps reached)" "${R[lag-tps-without]}" "${R[lag-tps-with]}" "" ""
