@@ -31,7 +31,7 @@ check() { # check DESCRIPTION GOT EXPECTED
 
 cleanup() {
     local s
-    for s in bemi_fp_fast bemi_fp_sql bemi_fp_fb; do
+    for s in bemi_fp_fast bemi_fp_sql bemi_fp_dup bemi_fp_fb; do
         psql -X -q -d "$DB" -c "SELECT pg_drop_replication_slot('$s') FROM pg_replication_slots WHERE slot_name = '$s'" \
             >/dev/null 2>&1 || true
     done
@@ -73,6 +73,7 @@ SQL
 # ------------------------------------------------------------------ the same rows
 q "SELECT pg_copy_logical_replication_slot('$SLOT', 'bemi_fp_fast')" >/dev/null
 q "SELECT pg_copy_logical_replication_slot('$SLOT', 'bemi_fp_sql')" >/dev/null
+q "SELECT pg_copy_logical_replication_slot('$SLOT', 'bemi_fp_dup')" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
 CREATE TYPE public.mood AS ENUM ('sad', 'ok', 'happy');
 CREATE TABLE public.wide (
@@ -171,6 +172,10 @@ check "the workload's features are in the compared rows" \
             ((SELECT count(*) FROM bemi.changes WHERE capture = '$CAP_FAST' AND operation = 'TRUNCATE') = 1),
             ((SELECT count(*) FROM bemi.changes WHERE capture = '$CAP_FAST' AND octet_length(after->>'big') > 100000) = 2),
             ((SELECT count(*) FROM bemi.changes WHERE capture = '$CAP_FAST' AND primary_key IS NULL) > 0)) v(x)")" tttttttttt
+# Re-delivery under the worker's own capture with an origin that does not cover it: the fast
+# path's insert hits the unique key, and bemi._ingest's ON CONFLICT leaves the rows alone.
+check "a duplicate batch falls back and stores nothing" \
+    "$(replay bemi_fp_dup bemi_ingest_fp_dup "$WORKER_CAP" "$UPTO" store)" "fast=false stored=0"
 # (max_committed_at of the fast replay's capture was lowered by the second replay's seed.)
 check "the fast path moved its watermark like bemi._ingest" \
     "$(q "SELECT (SELECT (stored_through, last_commit_position) FROM bemi.watermarks WHERE capture = '$CAP_FAST')
