@@ -522,55 +522,38 @@ bool retry_later(int sqlerrcode) {
 }
 
 // Runs fast_store in a subtransaction: committed when it stored the batch, rolled back (with
-// whatever it wrote) when it left the batch to the SQL path or raised an ERROR.
+// whatever it wrote) when it left the batch to the SQL path or raised an ERROR. Errors that
+// bemi._retry_later names are raised again.
 bool try_fast(const char *slot, XLogRecPtr upto, XLogRecPtr stored_upto, Datum seed, bool seed_null,
               FastResult *result) {
-    const MemoryContext cxt = CurrentMemoryContext;
-    const ResourceOwner owner = CurrentResourceOwner;
-    S.work_cxt = AllocSetContextCreate(cxt, "bemi batch store", ALLOCSET_DEFAULT_SIZES);
+    S.work_cxt = AllocSetContextCreate(CurrentMemoryContext, "bemi batch store", ALLOCSET_DEFAULT_SIZES);
     S.reader = nullptr;
     S.estate = nullptr;
-    volatile bool stored = false; // set between setjmp and a possible longjmp
-    BeginInternalSubTransaction(nullptr);
-    MemoryContextSwitchTo(S.work_cxt);
-    PG_TRY();
-    {
-        stored = fast_store(slot, upto, stored_upto, seed, seed_null, result);
-        MemoryContextSwitchTo(S.work_cxt);
-        if (stored) {
-            ReleaseCurrentSubTransaction();
-        } else {
-            if (S.estate != nullptr)
+    bool stored = false;
+    ErrorData *error = run_in_subtransaction(
+        [slot, upto, stored_upto, seed, seed_null, result] {
+            const MemoryContext old = MemoryContextSwitchTo(S.work_cxt);
+            const bool keep = fast_store(slot, upto, stored_upto, seed, seed_null, result);
+            if (!keep && S.estate != nullptr)
                 close_executor();
-            RollbackAndReleaseCurrentSubTransaction();
-        }
-    }
-    PG_CATCH();
-    {
-        MemoryContextSwitchTo(cxt);
-        ErrorData *edata = CopyErrorData();
-        FlushErrorState();
-        RollbackAndReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(cxt);
-        CurrentResourceOwner = owner;
-        // (The executor's relations, buffers and files went with the subtransaction; its memory
-        // goes with work_cxt.)
-        if (retry_later(edata->sqlerrcode))
-            ReThrowError(edata);
-        ereport(DEBUG1, (errmsg("bemi: the batch's fast path failed, bemi._ingest stores it: %s", edata->message)));
-        FreeErrorData(edata);
-        stored = false;
-    }
-    PG_END_TRY();
-    MemoryContextSwitchTo(cxt);
-    CurrentResourceOwner = owner;
+            MemoryContextSwitchTo(old);
+            return keep;
+        },
+        &stored);
+    // (On ERROR the executor's relations, buffers and files went with the subtransaction; its
+    // memory goes with work_cxt.) A record the reader still holds is freed with its slot.
     if (S.reader != nullptr) {
-        // A record the reader still holds (read from a spilled batch) is freed with its slot.
         ExecClearTuple(S.reader->slot);
         S.reader = nullptr;
     }
     MemoryContextDelete(S.work_cxt);
     S.work_cxt = nullptr;
+    if (error != nullptr) {
+        if (retry_later(error->sqlerrcode))
+            ReThrowError(error);
+        ereport(DEBUG1, (errmsg("bemi: the batch's fast path failed, bemi._ingest stores it: %s", error->message)));
+        FreeErrorData(error);
+    }
     return stored;
 }
 
