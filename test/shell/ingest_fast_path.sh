@@ -31,7 +31,7 @@ check() { # check DESCRIPTION GOT EXPECTED
 
 cleanup() {
     local s
-    for s in bemi_fp_fast bemi_fp_sql bemi_fp_dup bemi_fp_fb; do
+    for s in bemi_fp_fast bemi_fp_sql bemi_fp_dup bemi_fp_none bemi_fp_fb; do
         psql -X -q -d "$DB" -c "SELECT pg_drop_replication_slot('$s') FROM pg_replication_slots WHERE slot_name = '$s'" \
             >/dev/null 2>&1 || true
     done
@@ -49,9 +49,11 @@ SLOT=bemi_$(q "SELECT oid FROM pg_database WHERE datname = current_database()")
 # replay SLOT ORIGIN CAPTURE UPTO CALL: stores SLOT's records up to UPTO under CAPTURE in a
 # session with a fresh origin ORIGIN (bemi_ingest_*: not captured again), starting from a low
 # effective_at seed so that effective_at is each transaction's own running maximum. CALL is
-# "store" (bemi._store_batch) or "ingest" (bemi._ingest). Prints "fast=... stored=...".
+# "store" (bemi._store_batch) or "ingest" (bemi._ingest); PROGRESS, if given, is where the
+# origin says everything is stored. Prints "fast=... stored=...".
 replay() {
-    local slot=$1 origin=$2 capture=$3 upto=$4 call=$5 fn
+    local slot=$1 origin=$2 capture=$3 upto=$4 call=$5 progress=${6:-} fn advance=
+    [[ -z $progress ]] || advance="SELECT pg_replication_origin_advance('$origin', '$progress');"
     if [[ $call == store ]]; then
         fn="SELECT 'fast=' || b.fast || ' stored=' || b.inserted FROM bemi._store_batch('$slot', '$origin', '$upto', '$capture') b"
     else
@@ -59,6 +61,7 @@ replay() {
     fi
     psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" <<SQL | grep -E '^fast='
 SELECT pg_replication_origin_create('$origin');
+$advance
 SELECT pg_replication_origin_session_setup('$origin');
 BEGIN;
 UPDATE bemi.watermarks SET max_committed_at = '-infinity';
@@ -74,6 +77,7 @@ SQL
 q "SELECT pg_copy_logical_replication_slot('$SLOT', 'bemi_fp_fast')" >/dev/null
 q "SELECT pg_copy_logical_replication_slot('$SLOT', 'bemi_fp_sql')" >/dev/null
 q "SELECT pg_copy_logical_replication_slot('$SLOT', 'bemi_fp_dup')" >/dev/null
+q "SELECT pg_copy_logical_replication_slot('$SLOT', 'bemi_fp_none')" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
 CREATE TYPE public.mood AS ENUM ('sad', 'ok', 'happy');
 CREATE TABLE public.wide (
@@ -176,6 +180,9 @@ check "the workload's features are in the compared rows" \
 # path's insert hits the unique key, and bemi._ingest's ON CONFLICT leaves the rows alone.
 check "a duplicate batch falls back and stores nothing" \
     "$(replay bemi_fp_dup bemi_ingest_fp_dup "$WORKER_CAP" "$UPTO" store)" "fast=false stored=0"
+# Re-delivery with an origin that covers it: the fast path skips every transaction.
+check "a batch the origin covers stores nothing" \
+    "$(replay bemi_fp_none bemi_ingest_fp_none $CAP_FAST "$UPTO" store "$UPTO")" "fast=true stored=0"
 # (max_committed_at of the fast replay's capture was lowered by the second replay's seed.)
 check "the fast path moved its watermark like bemi._ingest" \
     "$(q "SELECT (SELECT (stored_through, last_commit_position) FROM bemi.watermarks WHERE capture = '$CAP_FAST')

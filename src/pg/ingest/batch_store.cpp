@@ -477,8 +477,12 @@ bool fast_store(const char *slot, XLogRecPtr upto, XLogRecPtr stored_upto, Datum
             last = &commits[i];
     result->inserted = 0;
     result->last_end = InvalidXLogRecPtr;
-    if (last == nullptr)
-        return true; // nothing after the origin's progress: nothing to store
+    if (last == nullptr) {
+        // Nothing after the origin's progress: nothing to store.
+        decoded_batch_close(S.reader);
+        S.reader = nullptr;
+        return true;
+    }
 
     const Oid nsp = get_namespace_oid("bemi", false);
     const Oid relid = get_relname_relid("changes", nsp);
