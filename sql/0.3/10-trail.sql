@@ -465,3 +465,19 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The worker stores a batch with a fast path in C (src/pg/ingest/batch_store.cpp) and falls back
+-- to bemi._ingest for anything unusual. This runs the same on a slot's records up to upto (a
+-- peek: a copied slot in tests and benchmarks), with bemi._ingest's result and whether the fast
+-- path stored it. Superuser only (also checked in C).
+CREATE FUNCTION bemi._store_batch(slot pg_catalog.name, origin pg_catalog.text, upto pg_catalog.pg_lsn,
+                                  this_capture pg_catalog.uuid,
+                                  OUT inserted pg_catalog.int8, OUT acknowledge pg_catalog.pg_lsn,
+                                  OUT stalled_at pg_catalog.pg_lsn, OUT stall_error pg_catalog.text,
+                                  OUT fast pg_catalog.bool)
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'bemi_store_batch';
+COMMENT ON FUNCTION bemi._store_batch(pg_catalog.name, pg_catalog.text, pg_catalog.pg_lsn, pg_catalog.uuid) IS
+    'Ingestion worker: stores one batch as the worker does (fast path, else bemi._ingest); superuser only';
+REVOKE EXECUTE ON FUNCTION bemi._store_batch(pg_catalog.name, pg_catalog.text, pg_catalog.pg_lsn, pg_catalog.uuid)
+    FROM PUBLIC;

@@ -11,6 +11,7 @@
 //     ERROR (FATAL for a worker) instead of a crash of the whole server.
 //   - A background worker catches PostgreSQL errors in exactly one way: run_recovering(),
 //     which recovers as autovacuum does (recover_from_error) and lets the loop go on.
+//   - Inside a transaction, an ERROR is caught in one way: run_in_subtransaction().
 //   - Code under src/pg calls PostgreSQL freely, but keeps no object with a destructor alive
 //     across such calls: only PODs, palloc'd memory and pointers.
 #pragma once
@@ -100,6 +101,44 @@ bool run_recovering(MemoryContext loop_cxt, ErrorText *error, Fn &&step, SlotRel
     }
     PG_END_TRY();
     return ok;
+}
+
+// The one way code under src/pg catches an ERROR inside a transaction: runs step() (which must
+// keep no object with a destructor alive across PostgreSQL calls) in an internal subtransaction,
+// as PL/pgSQL's EXCEPTION blocks do. step returns whether to keep its work: true commits the
+// subtransaction, false rolls it back. An ERROR rolls it back too, and comes back as a copy
+// (in the caller's memory context; NULL when there was none), for the caller to re-raise
+// (ReThrowError) or report and free (FreeErrorData). The caller's memory context and resource
+// owner are current again on return. *kept: whether the subtransaction committed.
+template <typename Fn>
+ErrorData *run_in_subtransaction(Fn &&step, bool *kept) {
+    const MemoryContext cxt = CurrentMemoryContext;
+    const ResourceOwner owner = CurrentResourceOwner;
+    ErrorData *volatile error = nullptr; // set between setjmp and a possible longjmp
+    volatile bool keep = false;
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(cxt);
+    PG_TRY();
+    {
+        keep = std::forward<Fn>(step)();
+        if (keep)
+            ReleaseCurrentSubTransaction();
+        else
+            RollbackAndReleaseCurrentSubTransaction();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(cxt);
+        error = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        keep = false;
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(cxt);
+    CurrentResourceOwner = owner;
+    *kept = keep;
+    return error;
 }
 
 } // namespace bemi_pg

@@ -39,7 +39,14 @@ for _ in $(seq 1 130); do
 done
 [[ $error == *lock* ]] || bemi_fail "no lock error shown in bemi.status (got '$error')"
 echo "ok: the failure is shown: $error"
-[[ $(q "SELECT count(*) FROM bemi.changes WHERE \"table\" = 'r'") == 0 ]] || bemi_fail "rows stored under the lock?"
+# The count waits for the lock too. Under READ COMMITTED its snapshot is taken after the wait,
+# when the worker's retry may already have stored the rows (it failed so once under load, with
+# the worker's C fast path, which commits a batch sooner than the SQL did). A REPEATABLE READ
+# snapshot is taken before the wait (before parse analysis): the count shows what was stored
+# while the lock was held.
+[[ $(psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+       -c "SELECT count(*) FROM bemi.changes WHERE \"table\" = 'r'" -c "COMMIT") == 0 ]] ||
+    bemi_fail "rows stored under the lock?"
 
 wait "$holder"
 holder=

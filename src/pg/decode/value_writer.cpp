@@ -3,6 +3,7 @@
 #include "bemi/json_escape.hpp"
 #include "bemi/numeric_text.hpp"
 #include "bemi/utc_timestamp.hpp"
+#include "pg/boundary.hpp"
 #include "pg/string_info_sink.hpp"
 
 extern "C" {
@@ -242,44 +243,30 @@ void write_json_datum(StringInfo out, Datum json, ValueMode mode, const ColumnIn
 // back subtransaction, which is why no untrusted cast is ever run and a superuser-owned cast
 // must not write (docs/security.md).
 bool call_guarded(FmgrInfo *fn, Datum value, Datum *result) {
-    MemoryContext cxt = CurrentMemoryContext;
-    ResourceOwner owner = CurrentResourceOwner;
-    volatile bool ok = false; // set between setjmp and a possible longjmp
-    BeginInternalSubTransaction(nullptr);
-    MemoryContextSwitchTo(cxt);
-    PG_TRY();
-    {
-        // A cast in PL/pgSQL (or any SPI user) needs an active snapshot. A SQL decoding call
-        // runs under its statement's; a walsender and the ingestion worker decode with none, so
-        // the cast gets the one decoding reads the catalogs with (GetTransactionSnapshot()
-        // returns the historic snapshot while one is set up). An error pops it with the
-        // subtransaction; committing the subtransaction would hand it to the parent instead.
-        const bool push_snapshot = !ActiveSnapshotSet();
-        if (push_snapshot)
-            PushActiveSnapshot(GetTransactionSnapshot());
-        *result = FunctionCall1(fn, value);
-        if (push_snapshot)
-            PopActiveSnapshot();
-        ReleaseCurrentSubTransaction();
-        ok = true;
-    }
-    PG_CATCH();
-    {
-        MemoryContextSwitchTo(cxt);
-        ErrorData *edata = CopyErrorData();
-        FlushErrorState();
-        RollbackAndReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(cxt);
-        CurrentResourceOwner = owner;
+    bool ok = false;
+    ErrorData *error = run_in_subtransaction(
+        [fn, value, result] {
+            // A cast in PL/pgSQL (or any SPI user) needs an active snapshot. A SQL decoding call
+            // runs under its statement's; a walsender and the ingestion worker decode with none,
+            // so the cast gets the one decoding reads the catalogs with (GetTransactionSnapshot()
+            // returns the historic snapshot while one is set up). An error pops it with the
+            // subtransaction; committing the subtransaction would hand it to the parent instead.
+            const bool push_snapshot = !ActiveSnapshotSet();
+            if (push_snapshot)
+                PushActiveSnapshot(GetTransactionSnapshot());
+            *result = FunctionCall1(fn, value);
+            if (push_snapshot)
+                PopActiveSnapshot();
+            return true;
+        },
+        &ok);
+    if (error != nullptr) {
         // A cancel (statement_timeout, pg_cancel_backend) is the user's, not the cast's: as
         // PL/pgSQL's WHEN OTHERS, never swallow it.
-        if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-            ReThrowError(edata);
-        FreeErrorData(edata);
+        if (error->sqlerrcode == ERRCODE_QUERY_CANCELED)
+            ReThrowError(error);
+        FreeErrorData(error);
     }
-    PG_END_TRY();
-    MemoryContextSwitchTo(cxt);
-    CurrentResourceOwner = owner;
     return ok;
 }
 

@@ -12,6 +12,7 @@
 // C-style on purpose: no object with a destructor is alive across PostgreSQL calls.
 #include "pg/ingest/database_commands.hpp"
 
+#include "pg/boundary.hpp"
 #include "pg/compat.hpp"
 #include "pg/ingest/shared_state.hpp"
 #include "pg/names.hpp"
@@ -231,32 +232,20 @@ void drop_origin_of(Oid database) {
     names::worker_origin_name_for(database, origin, sizeof origin);
     if (replorigin_by_name(origin, true) == InvalidRepOriginId)
         return;
-    const MemoryContext cxt = CurrentMemoryContext;
-    const ResourceOwner owner = CurrentResourceOwner;
     HOLD_INTERRUPTS(); // a cancel now would only leave the origin behind
-    BeginInternalSubTransaction(nullptr);
-    MemoryContextSwitchTo(cxt);
-    PG_TRY();
-    {
-        replorigin_drop_by_name(origin, true, false);
-        ReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(cxt);
-        CurrentResourceOwner = owner;
-    }
-    PG_CATCH();
-    {
-        MemoryContextSwitchTo(cxt);
-        ErrorData *error = CopyErrorData();
-        FlushErrorState();
-        RollbackAndReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(cxt);
-        CurrentResourceOwner = owner;
+    bool dropped = false;
+    ErrorData *error = run_in_subtransaction(
+        [origin] {
+            replorigin_drop_by_name(origin, true, false);
+            return true;
+        },
+        &dropped);
+    if (error != nullptr) {
         ereport(WARNING, (errmsg("bemi: could not drop replication origin \"%s\" of the dropped database: %s", origin,
                                  error->message),
                           errhint("A bemi ingestion worker drops it within a minute.")));
         FreeErrorData(error);
     }
-    PG_END_TRY();
     RESUME_INTERRUPTS();
 }
 

@@ -128,6 +128,62 @@ uint64 decoded_batch_bytes() {
     return B.bytes;
 }
 
+namespace {
+
+// The worker's own batch when it is slot's, which must then end at upto.
+bool own_batch(const char *slot, XLogRecPtr upto) {
+    const bool own = in_ingest_worker && B.slot[0] != '\0' && strcmp(B.slot, slot) == 0;
+    if (own && upto != B.end)
+        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                        errmsg("bemi._batch_records: the decoded batch ends at %X/%X, not at %X/%X",
+                               static_cast<uint32>(B.end >> 32), static_cast<uint32>(B.end),
+                               static_cast<uint32>(upto >> 32), static_cast<uint32>(upto))));
+    return own;
+}
+
+} // namespace
+
+BatchReader *decoded_batch_open(const char *slot, XLogRecPtr upto) {
+    ensure_memory();
+    auto *reader = static_cast<BatchReader *>(palloc0(sizeof(BatchReader)));
+    reader->own = own_batch(slot, upto);
+    if (reader->own) {
+        reader->rows = B.rows;
+    } else {
+        NameData name;
+        namestrcpy(&name, slot);
+        reader->rows = tuplestore_begin_heap(false, false, work_mem);
+        copy_peek(reader->rows, &name, upto);
+    }
+    reader->slot = MakeSingleTupleTableSlot(B.desc, &TTSOpsMinimalTuple);
+    decoded_batch_rewind(reader);
+    return reader;
+}
+
+bool decoded_batch_next(BatchReader *reader, XLogRecPtr *lsn, const char **data, int *len) {
+    if (reader->rows == nullptr || !tuplestore_gettupleslot(reader->rows, true, false, reader->slot))
+        return false;
+    slot_getallattrs(reader->slot);
+    *lsn = static_cast<XLogRecPtr>(DatumGetInt64(reader->slot->tts_values[0]));
+    // Stored by tuplestore_putvalues as written: never compressed or out of line.
+    const auto *text = reinterpret_cast<const struct varlena *>(DatumGetPointer(reader->slot->tts_values[2]));
+    *data = VARDATA_ANY(text);
+    *len = static_cast<int>(VARSIZE_ANY_EXHDR(text));
+    return true;
+}
+
+void decoded_batch_rewind(BatchReader *reader) {
+    if (reader->rows != nullptr)
+        tuplestore_rescan(reader->rows);
+}
+
+void decoded_batch_close(BatchReader *reader) {
+    ExecDropSingleTupleTableSlot(reader->slot);
+    if (!reader->own && reader->rows != nullptr)
+        tuplestore_end(reader->rows);
+    pfree(reader);
+}
+
 } // namespace bemi_pg
 
 using namespace bemi_pg;
@@ -143,16 +199,9 @@ BEMI_FUNCTION(bemi_batch_records) {
     const XLogRecPtr upto = PG_GETARG_LSN(1);
     InitMaterializedSRF(fcinfo, 0);
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-    const bool own = in_ingest_worker && B.slot[0] != '\0' && strcmp(B.slot, NameStr(*slot)) == 0;
-    if (!own) {
-        copy_peek(rsinfo->setResult, slot, upto);
-    } else {
-        if (upto != B.end)
-            ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                            errmsg("bemi._batch_records: the decoded batch ends at %X/%X, not at %X/%X",
-                                   static_cast<uint32>(B.end >> 32), static_cast<uint32>(B.end),
-                                   static_cast<uint32>(upto >> 32), static_cast<uint32>(upto))));
+    if (own_batch(NameStr(*slot), upto))
         copy_decoded(rsinfo->setResult);
-    }
+    else
+        copy_peek(rsinfo->setResult, slot, upto);
     return static_cast<Datum>(0);
 }

@@ -2,7 +2,8 @@
 // (docs/ingestion.md, "Streaming"). Decoding runs outside any transaction, under historic
 // snapshots that may not write, so the records wait here — in a tuplestore that spills to a
 // temporary file past kBatchMemoryKB, for transactions larger than memory — until the worker's
-// own transaction stores them: bemi._ingest reads them with bemi._batch_records().
+// own transaction stores them: bemi._ingest reads them with bemi._batch_records(), the fast
+// path (batch_store.hpp) with decoded_batch_open().
 #pragma once
 
 #include "pg/postgres_headers.hpp"
@@ -25,5 +26,26 @@ void decoded_batch_discard();
 
 uint64 decoded_batch_records();
 uint64 decoded_batch_bytes();
+
+// Reads one batch in order: exactly the records bemi._batch_records(slot, upto) returns. In the
+// worker, its decoded batch for slot (upto must be where decoding stopped); anywhere else, a
+// peek of slot up to upto, held in a tuplestore of the current memory context and transaction.
+struct BatchReader {
+    Tuplestorestate *rows; // NULL: no records
+    bool own;              // the worker's batch (not freed by decoded_batch_close)
+    TupleTableSlot *slot;
+};
+
+// In a transaction (a peek runs SQL). Raises ERROR as bemi._batch_records does.
+BatchReader *decoded_batch_open(const char *slot, XLogRecPtr upto);
+
+// The next record: its lsn, and its text (not NUL-terminated, valid until the next call).
+// False at the end.
+bool decoded_batch_next(BatchReader *reader, XLogRecPtr *lsn, const char **data, int *len);
+
+// Back to the first record.
+void decoded_batch_rewind(BatchReader *reader);
+
+void decoded_batch_close(BatchReader *reader);
 
 } // namespace bemi_pg

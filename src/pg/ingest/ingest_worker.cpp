@@ -5,10 +5,10 @@
 //           does, read the WAL flushed since the last turn, each record once, outside any
 //           transaction; the records of the transactions that committed wait in the decoded
 //           batch (decoded_batch.hpp). X := where decoding stopped.
-//   store:  in the worker's transaction, bemi._ingest(slot, origin, X, capture): insert the row
-//           records of the transactions the replication origin does not cover yet, and set
-//           the origin's progress to the last one's commit end, atomically with the rows;
-//           commit.
+//   store:  in the worker's transaction, what bemi._ingest(slot, origin, X, capture) does (a
+//           fast path in C, else that SQL: batch_store.hpp): insert the row records of the
+//           transactions the replication origin does not cover yet, and set the origin's
+//           progress to the last one's commit end, atomically with the rows; commit.
 //   ack:    confirm X to the slot, only once the store has committed.
 //
 // A change acknowledged is stored; a change stored but not acknowledged (the worker died
@@ -26,6 +26,7 @@
 // may raise ERROR (longjmp) at any point.
 #include "pg/boundary.hpp"
 #include "pg/decode/replay_hooks.hpp"
+#include "pg/ingest/batch_store.hpp"
 #include "pg/ingest/decoded_batch.hpp"
 #include "pg/ingest/shared_state.hpp"
 #include "pg/ingest/workers.hpp"
@@ -739,27 +740,32 @@ Outcome stream_turn(XLogRecPtr flush, TimestampTz now) {
     decoded_batch_set_end(end);
     publish_state(WorkerState::kIngesting);
 
-    // Store: as legacy_store's txn 1, but bemi._ingest reads the decoded batch.
+    // Store: as legacy_store's txn 1, with the decoded batch: the fast path, else bemi._ingest
+    // (batch_store.hpp).
     begin();
     if (!extension_installed())
         stop_and_exit();
+    pg_uuid_t capture;
+    bool has_capture = false;
     {
-        const Oid types[3] = {NAMEOID, TEXTOID, PG_LSNOID};
-        Datum values[3] = {name_datum(W.slot), text_datum(W.origin), LSNGetDatum(end)};
-        (void) run("SELECT inserted, acknowledge, stalled_at, stall_error "
-                   "FROM bemi._ingest($1, $2, $3, bemi._current_capture($1))",
-                   3, types, values, SPI_OK_SELECT);
+        const Oid types[1] = {NAMEOID};
+        Datum values[1] = {name_datum(W.slot)};
+        (void) run("SELECT bemi._current_capture($1)", 1, types, values, SPI_OK_SELECT);
+        has_capture = !column_isnull(1);
+        if (has_capture)
+            memcpy(&capture, DatumGetUUIDP(column(1)), sizeof capture);
     }
-    const int64 stored = DatumGetInt64(column(1));
-    const XLogRecPtr acknowledge = DatumGetLSN(column(2));
-    const XLogRecPtr stalled_at = column_isnull(3) ? InvalidXLogRecPtr : DatumGetLSN(column(3));
+    BatchOutcome outcome;
+    store_batch(W.slot, W.origin, end, has_capture ? &capture : nullptr, &outcome);
+    const int64 stored = outcome.inserted;
+    const XLogRecPtr acknowledge = outcome.acknowledge;
+    const XLogRecPtr stalled_at = outcome.stalled_at;
     char stall_error[kErrorLength];
     stall_error[0] = '\0';
-    if (stalled_at != InvalidXLogRecPtr) {
-        char *reason = column_isnull(4) ? nullptr : TextDatumGetCString(column(4));
+    if (stalled_at != InvalidXLogRecPtr)
         snprintf(stall_error, sizeof stall_error, "stalled at the transaction committed at %X/%X: %s",
-                 lsn_hi(stalled_at), lsn_lo(stalled_at), reason ? reason : "unknown error");
-    }
+                 lsn_hi(stalled_at), lsn_lo(stalled_at),
+                 outcome.has_stall_error ? outcome.stall_error : "unknown error");
     finish();
     decoded_batch_discard();
 

@@ -1,0 +1,663 @@
+// Storing one decoded batch (docs/ingestion.md, "One batch"). bemi._ingest, the SQL path,
+// reads the batch through bemi._batch_records, casts every record to jsonb, extracts each field
+// with ->> and ->, joins the rows with their COMMIT records, sorts, and inserts through the
+// executor: most of the worker's cost per change that is not the indexes. The fast path here
+// does the same work in one pass per record: it parses each record once (jsonb_in, as the
+// cast does), takes every field with the very functions -> and ->> call, evaluates the
+// table's own defaults for the columns it does not set, and inserts with table_multi_insert
+// and the executor's constraint and index routines. Its rows are the SQL path's, value for
+// value (test/shell/ingest_fast_path.sh compares them).
+//
+// It runs in a subtransaction. Anything unusual — a table with triggers, rules, row-level
+// security or columns it does not know, a record with \u0000 (the SQL path converts those
+// with bemi._record_jsonb), any ERROR at all (a record jsonb refuses, a row the table refuses,
+// a duplicate) — rolls it back, and bemi._ingest stores the batch as before: it alone stores
+// unstorable records as markers and stalls. Errors that retrying the batch may cure (classes
+// 40, 55, 57: bemi._retry_later) are raised, as bemi._ingest raises them.
+//
+// C-style: no object with a destructor is alive across PostgreSQL calls.
+#include "pg/ingest/batch_store.hpp"
+
+#include "pg/boundary.hpp"
+#include "pg/ingest/decoded_batch.hpp"
+
+extern "C" {
+#include "access/tableam.h"
+#include "catalog/pg_am_d.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+}
+
+namespace bemi_pg {
+
+namespace {
+
+// The columns bemi._ingest sets; every other column takes its default.
+enum Column {
+    kPrimaryKey, kBefore, kAfter, kContext, kDatabase, kSchema, kTable, kOperation, kCommittedAt,
+    kTransactionId, kSeq, kPosition, kCommitPosition, kPreviousPrimaryKey, kUnchangedToast, kActor,
+    kFallback, kCapture, kRootSchema, kRootTable, kEffectiveAt, kColumns
+};
+
+struct ColumnSpec {
+    const char *name;
+    Oid type;
+};
+
+const ColumnSpec kSpecs[kColumns] = {
+    {"primary_key", TEXTOID},   {"before", JSONBOID},         {"after", JSONBOID},
+    {"context", JSONBOID},      {"database", TEXTOID},        {"schema", TEXTOID},
+    {"table", TEXTOID},         {"operation", TEXTOID},       {"committed_at", TIMESTAMPTZOID},
+    {"transaction_id", INT8OID}, {"seq", INT4OID},            {"position", INT8OID},
+    {"commit_position", INT8OID}, {"previous_primary_key", TEXTOID}, {"unchanged_toast", TEXTARRAYOID},
+    {"actor", JSONBOID},        {"fallback", JSONBOID},       {"capture", UUIDOID},
+    {"root_schema", TEXTOID},   {"root_table", TEXTOID},      {"effective_at", TIMESTAMPTZOID},
+};
+
+// The record keys read, as text datums made once per batch.
+enum Key {
+    kKeyPrimaryKey, kKeyBefore, kKeyAfter, kKeyContext, kKeyDatabase, kKeySchema, kKeyTable, kKeyOperation,
+    kKeyTransactionId, kKeySeq, kKeyPosition, kKeyCommitPosition, kKeyCommittedAt, kKeyPreviousPrimaryKey,
+    kKeyUnchangedToast, kKeyActor, kKeyFallback, kKeyRootSchema, kKeyRootTable, kKeys
+};
+
+const char *const kKeyNames[kKeys] = {
+    "primary_key", "before", "after", "context", "database", "schema", "table", "operation",
+    "transaction_id", "seq", "position", "commit_position", "committed_at", "previous_primary_key",
+    "unchanged_toast", "actor", "fallback", "root_schema", "root_table",
+};
+
+// Both paths tell BEGIN and COMMIT records by these (bemi._ingest_by_record's LIKE patterns).
+constexpr char kBeginPrefix[] = "{\"operation\":\"BEGIN\"";
+constexpr char kCommitPrefix[] = "{\"operation\":\"COMMIT\"";
+// Six characters: the SQL path casts a record containing them through bemi._record_jsonb.
+constexpr char kNulEscape[] = "\\u0000";
+
+// Rows per table_multi_insert, and the record text after which the buffer is flushed early.
+constexpr int kBufferRows = 1000;
+constexpr size_t kBufferBytes = 4 * 1024 * 1024;
+
+// A COMMIT record of the batch.
+struct Commit {
+    XLogRecPtr end;          // the lsn the batch gives it: the end of the commit record
+    int64 transaction_id;
+    int64 commit_position;
+    TimestampTz committed_at;
+    TimestampTz effective_at;
+    bool effective_null;     // no seed and no transaction kept yet (never for a kept one)
+    bool keep;               // after the origin's progress: its rows are stored
+};
+
+// One batch's fast store: what the executor needs, the rows waiting for table_multi_insert.
+struct Store {
+    MemoryContext work_cxt;  // everything of the attempt (deleted after it)
+    MemoryContext parse_cxt; // one record's text and parsed jsonb (reset per record)
+    MemoryContext rows_cxt;  // the values of the buffered rows (reset per flush)
+    BatchReader *reader;
+    Relation rel;
+    EState *estate;
+    ResultRelInfo *rri;
+    CommandId cid;
+    AttrNumber attnum[kColumns]; // 1-based
+    int ndefaults;
+    AttrNumber *default_att;     // columns the table fills: their default expression
+    ExprState **default_expr;
+    TupleTableSlot *slots[kBufferRows];
+    int used;
+    size_t buffered_bytes;
+    int64 inserted;
+    Datum keys[kKeys];
+    pg_uuid_t capture;
+};
+
+Store S;
+
+bool has_prefix(const char *data, int len, const char *prefix, size_t prefix_len) {
+    return static_cast<size_t>(len) >= prefix_len && memcmp(data, prefix, prefix_len) == 0;
+}
+
+// A function of two arguments that may return NULL, called as the executor calls the
+// operators -> (jsonb_object_field) and ->> (jsonb_object_field_text).
+Datum call_nullable(PGFunction fn, Datum a, Datum b, bool *isnull) {
+    LOCAL_FCINFO(fcinfo, 2);
+    InitFunctionCallInfoData(*fcinfo, nullptr, 2, InvalidOid, nullptr, nullptr);
+    fcinfo->args[0].value = a;
+    fcinfo->args[0].isnull = false;
+    fcinfo->args[1].value = b;
+    fcinfo->args[1].isnull = false;
+    const Datum result = fn(fcinfo);
+    *isnull = fcinfo->isnull;
+    return result;
+}
+
+Datum field(Datum record, Key key, bool *isnull) { // record -> 'key'
+    return call_nullable(jsonb_object_field, record, S.keys[key], isnull);
+}
+
+Datum field_text(Datum record, Key key, bool *isnull) { // record ->> 'key'
+    return call_nullable(jsonb_object_field_text, record, S.keys[key], isnull);
+}
+
+// (record ->> 'key')::int8, ::int4, ::timestamptz: a cast from text is its type's input function.
+Datum field_int8(Datum record, Key key, bool *isnull) {
+    const Datum t = field_text(record, key, isnull);
+    return *isnull ? 0 : DirectFunctionCall1(int8in, CStringGetDatum(TextDatumGetCString(t)));
+}
+
+Datum field_int4(Datum record, Key key, bool *isnull) {
+    const Datum t = field_text(record, key, isnull);
+    return *isnull ? 0 : DirectFunctionCall1(int4in, CStringGetDatum(TextDatumGetCString(t)));
+}
+
+Datum field_timestamptz(Datum record, Key key, bool *isnull) {
+    const Datum t = field_text(record, key, isnull);
+    return *isnull ? 0
+                   : DirectFunctionCall3(timestamptz_in, CStringGetDatum(TextDatumGetCString(t)),
+                                         ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+// The record's text as jsonb, as text::jsonb casts it (jsonb_in), in parse_cxt.
+Datum parse_record(const char *data, int len) {
+    MemoryContextReset(S.parse_cxt);
+    const MemoryContext old = MemoryContextSwitchTo(S.parse_cxt);
+    char *text = static_cast<char *>(palloc(static_cast<Size>(len) + 1));
+    memcpy(text, data, static_cast<size_t>(len));
+    text[len] = '\0';
+    const Datum record = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
+    MemoryContextSwitchTo(old);
+    return record;
+}
+
+// (SELECT array_agg(t) FROM jsonb_array_elements_text(record -> 'unchanged_toast') t): NULL
+// when the key is missing or the array empty. The record format has strings only; any other
+// element is left to the SQL path.
+Datum unchanged_toast(Datum record, bool *isnull) {
+    const Datum value = field(record, kKeyUnchangedToast, isnull);
+    if (*isnull)
+        return 0;
+    Jsonb *array = DatumGetJsonbP(value);
+    if (!JB_ROOT_IS_ARRAY(array) || JB_ROOT_IS_SCALAR(array))
+        elog(ERROR, "bemi: unchanged_toast is not an array");
+    const int n = static_cast<int>(JB_ROOT_COUNT(array));
+    if (n == 0) {
+        *isnull = true;
+        return 0;
+    }
+    Datum *elements = static_cast<Datum *>(palloc(sizeof(Datum) * static_cast<size_t>(n)));
+    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * static_cast<size_t>(n)));
+    for (int i = 0; i < n; ++i) {
+        JsonbValue *v = getIthJsonbValueFromContainer(&array->root, static_cast<uint32>(i));
+        nulls[i] = v->type == jbvNull;
+        if (v->type == jbvString)
+            elements[i] = PointerGetDatum(cstring_to_text_with_len(v->val.string.val, v->val.string.len));
+        else if (v->type == jbvNull)
+            elements[i] = 0;
+        else
+            elog(ERROR, "bemi: unchanged_toast holds a value that is not a string");
+    }
+    int dims[1] = {n};
+    int lbs[1] = {1};
+    // As array_agg builds it (makeMdArrayResult): one dimension from 1.
+    return PointerGetDatum(construct_md_array(elements, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+// Why the fast path cannot store into bemi.changes as it is, or nullptr. Also finds the
+// columns it sets and prepares the defaults of the others.
+const char *prepare_table(Relation rel) {
+    const Form_pg_class form = rel->rd_rel;
+    if (form->relkind != RELKIND_RELATION)
+        return "bemi.changes is not a plain table";
+    if (form->relam != HEAP_TABLE_AM_OID)
+        return "bemi.changes does not use the heap access method";
+    if (rel->trigdesc != nullptr)
+        return "bemi.changes has triggers";
+    if (form->relhasrules || rel->rd_rules != nullptr)
+        return "bemi.changes has rules";
+    if (form->relrowsecurity)
+        return "bemi.changes has row-level security";
+    const TupleDesc desc = RelationGetDescr(rel);
+    if (desc->constr != nullptr && desc->constr->has_generated_stored)
+        return "bemi.changes has generated columns";
+    for (int c = 0; c < kColumns; ++c)
+        S.attnum[c] = InvalidAttrNumber;
+    S.default_att = static_cast<AttrNumber *>(palloc(sizeof(AttrNumber) * static_cast<size_t>(desc->natts)));
+    S.default_expr = static_cast<ExprState **>(palloc(sizeof(ExprState *) * static_cast<size_t>(desc->natts)));
+    S.ndefaults = 0;
+    for (int i = 0; i < desc->natts; ++i) {
+        const Form_pg_attribute att = TupleDescAttr(desc, i);
+        if (att->attisdropped)
+            continue;
+        int c = 0;
+        while (c < kColumns && strcmp(NameStr(att->attname), kSpecs[c].name) != 0)
+            ++c;
+        if (c < kColumns) {
+            if (att->atttypid != kSpecs[c].type)
+                return "a column of bemi.changes has another type";
+            S.attnum[c] = att->attnum;
+            continue;
+        }
+        // A column INSERT leaves out: its default (an identity column's next value), as the
+        // rewriter builds it; NULL without one. A domain without a default would need its
+        // constraints checked on that NULL: left to the SQL path.
+        Node *expr = build_column_default(rel, att->attnum);
+        if (expr == nullptr && get_typtype(att->atttypid) == TYPTYPE_DOMAIN)
+            return "bemi.changes has a domain column without a default";
+        if (expr == nullptr)
+            continue;
+        S.default_att[S.ndefaults] = att->attnum;
+        S.default_expr[S.ndefaults] = ExecPrepareExpr(reinterpret_cast<Expr *>(expr), S.estate);
+        S.ndefaults += 1;
+    }
+    for (int c = 0; c < kColumns; ++c)
+        if (S.attnum[c] == InvalidAttrNumber)
+            return "a column of bemi.changes is missing";
+    return nullptr;
+}
+
+// The executor state an INSERT into bemi.changes would have (as COPY FROM sets it up).
+void open_executor(Oid relid) {
+    S.estate = CreateExecutorState();
+    RangeTblEntry *rte = makeNode(RangeTblEntry);
+    rte->rtekind = RTE_RELATION;
+    rte->relid = relid;
+    rte->relkind = RELKIND_RELATION;
+    rte->rellockmode = RowExclusiveLock;
+    rte->requiredPerms = ACL_INSERT;
+    ExecInitRangeTable(S.estate, list_make1(rte));
+    S.rri = makeNode(ResultRelInfo);
+    ExecInitResultRelation(S.estate, S.rri, 1);
+    ExecOpenIndices(S.rri, false);
+    S.rel = S.rri->ri_RelationDesc;
+    S.cid = GetCurrentCommandId(true);
+    S.estate->es_output_cid = S.cid;
+    for (int i = 0; i < kBufferRows; ++i)
+        S.slots[i] = nullptr;
+}
+
+void close_executor() {
+    ExecResetTupleTable(S.estate->es_tupleTable, false);
+    ExecCloseResultRelations(S.estate);
+    ExecCloseRangeTableRelations(S.estate);
+    FreeExecutorState(S.estate);
+    S.estate = nullptr;
+}
+
+// Inserts the buffered rows: heap first, then each row's index entries, as COPY FROM does.
+void flush() {
+    if (S.used == 0)
+        return;
+    const MemoryContext old = MemoryContextSwitchTo(GetPerTupleMemoryContext(S.estate));
+    table_multi_insert(S.rel, S.slots, S.used, S.cid, 0, nullptr);
+    for (int i = 0; i < S.used; ++i) {
+        (void) ExecInsertIndexTuples(S.rri, S.slots[i], S.estate, false, false, nullptr, NIL);
+        ExecClearTuple(S.slots[i]);
+    }
+    MemoryContextSwitchTo(old);
+    ResetPerTupleExprContext(S.estate);
+    MemoryContextReset(S.rows_cxt);
+    S.inserted += S.used;
+    S.used = 0;
+    S.buffered_bytes = 0;
+}
+
+// Adds one row: the values bemi._ingest's INSERT sets, and the table's defaults for the rest.
+void add_row(const Datum *values, const bool *nulls, int len) {
+    if (S.slots[S.used] == nullptr) {
+        // In the executor's memory: the slot keeps the row it materializes across flushes.
+        const MemoryContext old = MemoryContextSwitchTo(S.estate->es_query_cxt);
+        S.slots[S.used] = table_slot_create(S.rel, &S.estate->es_tupleTable);
+        MemoryContextSwitchTo(old);
+    }
+    TupleTableSlot *slot = S.slots[S.used];
+    ExecClearTuple(slot);
+    const int natts = slot->tts_tupleDescriptor->natts;
+    for (int i = 0; i < natts; ++i) {
+        slot->tts_values[i] = 0;
+        slot->tts_isnull[i] = true;
+    }
+    for (int c = 0; c < kColumns; ++c) {
+        slot->tts_values[S.attnum[c] - 1] = values[c];
+        slot->tts_isnull[S.attnum[c] - 1] = nulls[c];
+    }
+    ExprContext *econtext = GetPerTupleExprContext(S.estate);
+    for (int d = 0; d < S.ndefaults; ++d) {
+        const int i = S.default_att[d] - 1;
+        slot->tts_values[i] = ExecEvalExprSwitchContext(S.default_expr[d], econtext, &slot->tts_isnull[i]);
+    }
+    ExecStoreVirtualTuple(slot);
+    ExecConstraints(S.rri, slot, S.estate);
+    S.used += 1;
+    S.buffered_bytes += static_cast<size_t>(len);
+    if (S.used == kBufferRows || S.buffered_bytes >= kBufferBytes)
+        flush();
+}
+
+// One row record of commit: its values as bemi._ingest's SELECT computes them.
+void store_row(const char *data, int len, const Commit *commit) {
+    const Datum r = parse_record(data, len);
+    const MemoryContext old = MemoryContextSwitchTo(S.rows_cxt);
+    Datum v[kColumns];
+    bool n[kColumns];
+    // Joined on the transaction id, as the SQL path joins rows and COMMIT records.
+    bool isnull = false;
+    const Datum xid = field_int8(r, kKeyTransactionId, &isnull);
+    if (isnull || DatumGetInt64(xid) != commit->transaction_id)
+        elog(ERROR, "bemi: a row record is not of the transaction whose COMMIT follows it");
+    v[kOperation] = field_text(r, kKeyOperation, &n[kOperation]);
+    if (n[kOperation])
+        elog(ERROR, "bemi: a record without an operation");
+    v[kPrimaryKey] = field_text(r, kKeyPrimaryKey, &n[kPrimaryKey]);
+    v[kBefore] = field(r, kKeyBefore, &n[kBefore]);
+    v[kAfter] = field(r, kKeyAfter, &n[kAfter]);
+    v[kContext] = field(r, kKeyContext, &n[kContext]);
+    v[kDatabase] = field_text(r, kKeyDatabase, &n[kDatabase]);
+    v[kSchema] = field_text(r, kKeySchema, &n[kSchema]);
+    v[kTable] = field_text(r, kKeyTable, &n[kTable]);
+    v[kCommittedAt] = TimestampTzGetDatum(commit->committed_at);
+    n[kCommittedAt] = false;
+    v[kTransactionId] = Int64GetDatum(commit->transaction_id);
+    n[kTransactionId] = false;
+    v[kSeq] = field_int4(r, kKeySeq, &n[kSeq]);
+    v[kPosition] = field_int8(r, kKeyPosition, &n[kPosition]);
+    v[kCommitPosition] = field_int8(r, kKeyCommitPosition, &n[kCommitPosition]);
+    v[kPreviousPrimaryKey] = field_text(r, kKeyPreviousPrimaryKey, &n[kPreviousPrimaryKey]);
+    v[kUnchangedToast] = unchanged_toast(r, &n[kUnchangedToast]);
+    v[kActor] = field(r, kKeyActor, &n[kActor]);
+    v[kFallback] = field(r, kKeyFallback, &n[kFallback]);
+    v[kCapture] = UUIDPGetDatum(&S.capture);
+    n[kCapture] = false;
+    v[kRootSchema] = field_text(r, kKeyRootSchema, &n[kRootSchema]);
+    v[kRootTable] = field_text(r, kKeyRootTable, &n[kRootTable]);
+    v[kEffectiveAt] = TimestampTzGetDatum(commit->effective_at);
+    n[kEffectiveAt] = commit->effective_null;
+    add_row(v, n, len);
+    MemoryContextSwitchTo(old);
+}
+
+// Reads the batch's COMMIT records (their transaction id, commit position and time) and gives
+// the transactions after stored_upto their effective_at: the running maximum of committed_at
+// in batch order, continued from seed, as bemi._ingest's window does. False when a record
+// holds \u0000 (left to the SQL path).
+bool read_commits(XLogRecPtr stored_upto, Datum seed, bool seed_null, Commit **commits, int *ncommits) {
+    int capacity = 64;
+    int count = 0;
+    Commit *list = static_cast<Commit *>(palloc(sizeof(Commit) * static_cast<size_t>(capacity)));
+    XLogRecPtr lsn;
+    const char *data;
+    int len;
+    bool running_null = seed_null;
+    TimestampTz running = seed_null ? 0 : DatumGetTimestampTz(seed);
+    decoded_batch_rewind(S.reader);
+    while (decoded_batch_next(S.reader, &lsn, &data, &len)) {
+        if (memmem(data, static_cast<size_t>(len), kNulEscape, sizeof kNulEscape - 1) != nullptr)
+            return false;
+        if (!has_prefix(data, len, kCommitPrefix, sizeof kCommitPrefix - 1))
+            continue;
+        const Datum r = parse_record(data, len);
+        if (count == capacity) {
+            capacity *= 2;
+            list = static_cast<Commit *>(repalloc(list, sizeof(Commit) * static_cast<size_t>(capacity)));
+        }
+        Commit *c = &list[count++];
+        bool isnull = false;
+        c->end = lsn;
+        c->transaction_id = DatumGetInt64(field_int8(r, kKeyTransactionId, &isnull));
+        bool position_null = false, time_null = false;
+        c->commit_position = DatumGetInt64(field_int8(r, kKeyCommitPosition, &position_null));
+        c->committed_at = DatumGetTimestampTz(field_timestamptz(r, kKeyCommittedAt, &time_null));
+        if (isnull || position_null || time_null)
+            elog(ERROR, "bemi: a COMMIT record without its transaction id, commit position or time");
+        c->keep = lsn > stored_upto;
+        if (c->keep) {
+            // greatest(seed, max(committed_at) OVER (... UNBOUNDED PRECEDING AND CURRENT ROW))
+            if (running_null || c->committed_at > running)
+                running = c->committed_at;
+            running_null = false;
+        }
+        c->effective_at = running;
+        c->effective_null = running_null;
+    }
+    *commits = list;
+    *ncommits = count;
+    return true;
+}
+
+// Inserts the row records of the transactions read_commits kept, in batch order.
+void store_rows(const Commit *commits, int ncommits) {
+    XLogRecPtr lsn;
+    const char *data;
+    int len;
+    int k = 0; // the COMMIT record that ends the current transaction
+    decoded_batch_rewind(S.reader);
+    while (decoded_batch_next(S.reader, &lsn, &data, &len)) {
+        if (has_prefix(data, len, kBeginPrefix, sizeof kBeginPrefix - 1))
+            continue;
+        if (has_prefix(data, len, kCommitPrefix, sizeof kCommitPrefix - 1)) {
+            k += 1;
+            continue;
+        }
+        if (k >= ncommits)
+            elog(ERROR, "bemi: a row record after the batch's last COMMIT record");
+        if (commits[k].keep)
+            store_row(data, len, &commits[k]);
+        CHECK_FOR_INTERRUPTS();
+    }
+    flush();
+}
+
+struct FastResult {
+    int64 inserted;
+    XLogRecPtr last_end;  // Invalid when no transaction was stored
+    TimestampTz last_committed_at;
+};
+
+// The fast path, in the caller's subtransaction. False when the batch is left to the SQL path
+// before anything was written.
+bool fast_store(const char *slot, XLogRecPtr upto, XLogRecPtr stored_upto, Datum seed, bool seed_null,
+                FastResult *result) {
+    S.rows_cxt = AllocSetContextCreate(S.work_cxt, "bemi batch rows", ALLOCSET_DEFAULT_SIZES);
+    S.parse_cxt = AllocSetContextCreate(S.work_cxt, "bemi batch record", ALLOCSET_DEFAULT_SIZES);
+    S.reader = decoded_batch_open(slot, upto);
+    Commit *commits = nullptr;
+    int ncommits = 0;
+    if (!read_commits(stored_upto, seed, seed_null, &commits, &ncommits)) {
+        ereport(DEBUG1, (errmsg("bemi: a record holds \\u0000: the batch is stored by bemi._ingest")));
+        return false;
+    }
+    // The last transaction stored: the largest commit end, as bemi._ingest picks it.
+    const Commit *last = nullptr;
+    for (int i = 0; i < ncommits; ++i)
+        if (commits[i].keep && (last == nullptr || commits[i].end >= last->end))
+            last = &commits[i];
+    result->inserted = 0;
+    result->last_end = InvalidXLogRecPtr;
+    if (last == nullptr) {
+        // Nothing after the origin's progress: nothing to store.
+        decoded_batch_close(S.reader);
+        S.reader = nullptr;
+        return true;
+    }
+
+    const Oid nsp = get_namespace_oid("bemi", false);
+    const Oid relid = get_relname_relid("changes", nsp);
+    if (!OidIsValid(relid))
+        elog(ERROR, "bemi: relation bemi.changes does not exist");
+    LockRelationOid(relid, RowExclusiveLock);
+    open_executor(relid);
+    const char *why = prepare_table(S.rel);
+    if (why != nullptr) {
+        ereport(DEBUG1, (errmsg("bemi: %s: the batch is stored by bemi._ingest", why)));
+        return false;
+    }
+    S.used = 0;
+    S.buffered_bytes = 0;
+    S.inserted = 0;
+    store_rows(commits, ncommits);
+    close_executor();
+    decoded_batch_close(S.reader);
+    S.reader = nullptr;
+
+    // The watermark, in the same transaction (the same call bemi._ingest makes).
+    const Oid types[4] = {UUIDOID, PG_LSNOID, INT8OID, TIMESTAMPTZOID};
+    Datum values[4] = {UUIDPGetDatum(&S.capture), LSNGetDatum(last->end), Int64GetDatum(last->commit_position),
+                       TimestampTzGetDatum(last->effective_at)};
+    const char nulls[4] = {' ', ' ', ' ', last->effective_null ? 'n' : ' '};
+    if (SPI_execute_with_args("SELECT bemi._advance_watermark($1, $2, $3, $4)", 4, const_cast<Oid *>(types), values,
+                              nulls, false, 0) != SPI_OK_SELECT)
+        elog(ERROR, "bemi: moving the watermark failed");
+    result->inserted = S.inserted;
+    result->last_end = last->end;
+    result->last_committed_at = last->committed_at;
+    return true;
+}
+
+// bemi._retry_later: errors that fail the whole batch in the SQL path too.
+bool retry_later(int sqlerrcode) {
+    const int cls = ERRCODE_TO_CATEGORY(sqlerrcode);
+    return cls == ERRCODE_TO_CATEGORY(MAKE_SQLSTATE('4', '0', '0', '0', '0')) ||
+           cls == ERRCODE_TO_CATEGORY(MAKE_SQLSTATE('5', '5', '0', '0', '0')) ||
+           cls == ERRCODE_TO_CATEGORY(MAKE_SQLSTATE('5', '7', '0', '0', '0'));
+}
+
+// Runs fast_store in a subtransaction: committed when it stored the batch, rolled back (with
+// whatever it wrote) when it left the batch to the SQL path or raised an ERROR. Errors that
+// bemi._retry_later names are raised again.
+bool try_fast(const char *slot, XLogRecPtr upto, XLogRecPtr stored_upto, Datum seed, bool seed_null,
+              FastResult *result) {
+    S.work_cxt = AllocSetContextCreate(CurrentMemoryContext, "bemi batch store", ALLOCSET_DEFAULT_SIZES);
+    S.reader = nullptr;
+    S.estate = nullptr;
+    bool stored = false;
+    ErrorData *error = run_in_subtransaction(
+        [slot, upto, stored_upto, seed, seed_null, result] {
+            const MemoryContext old = MemoryContextSwitchTo(S.work_cxt);
+            const bool keep = fast_store(slot, upto, stored_upto, seed, seed_null, result);
+            if (!keep && S.estate != nullptr)
+                close_executor();
+            MemoryContextSwitchTo(old);
+            return keep;
+        },
+        &stored);
+    // (On ERROR the executor's relations, buffers and files went with the subtransaction; its
+    // memory goes with work_cxt.) A record the reader still holds is freed with its slot.
+    if (S.reader != nullptr) {
+        ExecClearTuple(S.reader->slot);
+        S.reader = nullptr;
+    }
+    MemoryContextDelete(S.work_cxt);
+    S.work_cxt = nullptr;
+    if (error != nullptr) {
+        if (retry_later(error->sqlerrcode))
+            ReThrowError(error);
+        ereport(DEBUG1, (errmsg("bemi: the batch's fast path failed, bemi._ingest stores it: %s", error->message)));
+        FreeErrorData(error);
+    }
+    return stored;
+}
+
+// The SQL path: bemi._ingest, whose result is the outcome.
+void sql_store(const char *slot, const char *origin, XLogRecPtr upto, const pg_uuid_t *capture,
+               BatchOutcome *outcome) {
+    NameData name;
+    namestrcpy(&name, slot);
+    const Oid types[4] = {NAMEOID, TEXTOID, PG_LSNOID, UUIDOID};
+    Datum values[4] = {NameGetDatum(&name), CStringGetTextDatum(origin), LSNGetDatum(upto),
+                       UUIDPGetDatum(const_cast<pg_uuid_t *>(capture))};
+    const char nulls[4] = {' ', ' ', ' ', capture == nullptr ? 'n' : ' '};
+    if (SPI_execute_with_args("SELECT inserted, acknowledge, stalled_at, stall_error "
+                              "FROM bemi._ingest($1, $2, $3, $4)",
+                              4, const_cast<Oid *>(types), values, nulls, false, 0) != SPI_OK_SELECT ||
+        SPI_processed != 1)
+        elog(ERROR, "bemi: bemi._ingest returned no row");
+    HeapTuple row = SPI_tuptable->vals[0];
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    bool isnull = false;
+    const Datum inserted = SPI_getbinval(row, desc, 1, &isnull);
+    outcome->inserted = isnull ? 0 : DatumGetInt64(inserted);
+    const Datum acknowledge = SPI_getbinval(row, desc, 2, &isnull);
+    outcome->acknowledge = isnull ? InvalidXLogRecPtr : DatumGetLSN(acknowledge);
+    const Datum stalled_at = SPI_getbinval(row, desc, 3, &isnull);
+    outcome->stalled_at = isnull ? InvalidXLogRecPtr : DatumGetLSN(stalled_at);
+    const Datum error = SPI_getbinval(row, desc, 4, &isnull);
+    outcome->has_stall_error = !isnull;
+    if (!isnull)
+        text_to_cstring_buffer(DatumGetTextPP(error), outcome->stall_error, sizeof outcome->stall_error);
+}
+
+} // namespace
+
+void store_batch(const char *slot, const char *origin, XLogRecPtr upto, const pg_uuid_t *capture,
+                 BatchOutcome *outcome) {
+    memset(outcome, 0, sizeof *outcome);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "bemi: SPI_connect failed");
+    // What the fast path needs and bemi._ingest reads first: the origin's progress (the end of
+    // the last transaction stored) and the effective_at seed. Without a capture or a session
+    // origin, bemi._ingest raises or decides.
+    const RepOriginId origin_id = replorigin_by_name(origin, true);
+    bool fast = capture != nullptr && origin_id != InvalidRepOriginId &&
+                replorigin_session_origin != InvalidRepOriginId;
+    FastResult result;
+    if (fast) {
+        const XLogRecPtr stored_upto = replorigin_get_progress(origin_id, true);
+        if (SPI_execute("SELECT bemi._effective_at_seed()", false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+            elog(ERROR, "bemi: bemi._effective_at_seed() returned no row");
+        bool seed_null = false;
+        const Datum seed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &seed_null);
+        memcpy(&S.capture, capture, sizeof S.capture);
+        for (int k = 0; k < kKeys; ++k)
+            S.keys[k] = CStringGetTextDatum(kKeyNames[k]);
+        fast = try_fast(slot, upto, stored_upto, seed, seed_null, &result);
+    }
+    if (fast) {
+        outcome->fast = true;
+        outcome->inserted = result.inserted;
+        outcome->acknowledge = upto;
+        if (result.last_end != InvalidXLogRecPtr) {
+            // The stored rows and the origin's progress commit together (what
+            // pg_replication_origin_xact_setup sets).
+            replorigin_session_origin_lsn = result.last_end;
+            replorigin_session_origin_timestamp = result.last_committed_at;
+        }
+    } else {
+        sql_store(slot, origin, upto, capture, outcome);
+    }
+    SPI_finish();
+}
+
+} // namespace bemi_pg
+
+using namespace bemi_pg;
+
+// bemi._store_batch(slot name, origin text, upto pg_lsn, this_capture uuid, OUT inserted int8,
+// OUT acknowledge pg_lsn, OUT stalled_at pg_lsn, OUT stall_error text, OUT fast bool): what the
+// worker does with a batch, callable on a copied slot (a peek of it up to upto) so that tests
+// can compare the fast path's rows with bemi._ingest's. Superuser only; needs the session's
+// replication origin set up (pg_replication_origin_session_setup), like bemi._ingest.
+BEMI_FUNCTION(bemi_store_batch) {
+    if (!superuser())
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("bemi._store_batch: superuser only")));
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("bemi._store_batch: slot, origin and upto must not be NULL")));
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+        elog(ERROR, "bemi._store_batch: return type must be a row type");
+    char *origin = TextDatumGetCString(PG_GETARG_DATUM(1));
+    auto *outcome = static_cast<BatchOutcome *>(palloc(sizeof(BatchOutcome)));
+    store_batch(NameStr(*PG_GETARG_NAME(0)), origin, PG_GETARG_LSN(2),
+                PG_ARGISNULL(3) ? nullptr : PG_GETARG_UUID_P(3), outcome);
+    Datum values[5] = {Int64GetDatum(outcome->inserted), LSNGetDatum(outcome->acknowledge),
+                       LSNGetDatum(outcome->stalled_at),
+                       outcome->has_stall_error ? CStringGetTextDatum(outcome->stall_error) : 0,
+                       BoolGetDatum(outcome->fast)};
+    bool nulls[5] = {false, outcome->acknowledge == InvalidXLogRecPtr, outcome->stalled_at == InvalidXLogRecPtr,
+                     !outcome->has_stall_error, false};
+    return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+}
