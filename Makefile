@@ -8,12 +8,12 @@
 
 MODULE_big = bemi
 EXTENSION  = bemi
-# Released scripts are kept as they shipped. The script of the version under development is
-# assembled from sql/<version>/*.sql, one file per feature, in name order.
-DEV_VERSION = 0.3
-DEV_SCRIPT  = sql/bemi--0.2--$(DEV_VERSION).sql
-DATA        = $(filter-out $(DEV_SCRIPT),$(wildcard sql/bemi--*.sql))
-DATA_built  = $(DEV_SCRIPT)
+# Upgrade scripts are assembled from sql/<version>/*.sql, one file per feature, in name order.
+# A released version's folder is frozen (it is what shipped and what ALTER EXTENSION replays);
+# only the folder of the version under development (bemi.control's default_version) changes.
+ASSEMBLED   = sql/bemi--0.2--0.3.sql sql/bemi--0.3--0.4.sql
+DATA        = $(filter-out $(ASSEMBLED),$(wildcard sql/bemi--*.sql))
+DATA_built  = $(ASSEMBLED)
 PGFILEDESC = "bemi - change tracking with application context"
 
 CORE_SRCS = $(wildcard src/core/*.cpp)
@@ -44,8 +44,12 @@ endif
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(DEV_SCRIPT): $(sort $(wildcard sql/$(DEV_VERSION)/*.sql))
-	cat $^ > $@
+define assemble_upgrade
+sql/bemi--$(1)--$(2).sql: $$(sort $$(wildcard sql/$(2)/*.sql))
+	cat $$^ > $$@
+endef
+$(eval $(call assemble_upgrade,0.2,0.3))
+$(eval $(call assemble_upgrade,0.3,0.4))
 
 # Header dependencies for the objects (not the bitcode, whose rule does not use CXXFLAGS).
 override CXXFLAGS += -MMD -MP

@@ -39,14 +39,16 @@ replica_identities() { # DB -> "table:identity ..." of some project tables and o
     psql -X -A -t -d "$1" -c "SELECT string_agg(relname || ':' || relreplident::text, ' ' ORDER BY relname) FROM pg_class
         WHERE relname IN ('todo', 'auth_user', 'django_session', 'django_content_type', 'django_migrations')"
 }
+# The version CREATE EXTENSION installs.
+version=$(sed -n "s/^default_version = '\(.*\)'$/\1/p" "$here/../../bemi.control")
 extension() { psql -X -A -t -d "$1" -c "SELECT coalesce(max(extversion), 'none') FROM pg_extension WHERE extname = 'bemi'"; }
 
 # ---- a superuser, a database without the extension
 psql -X -q -c "CREATE DATABASE $SU_DB" >/dev/null
 out=$(manage $SU_DB migrate) || bemi_fail "migrate as a superuser: $out"
-has_line "$out" "  bemi: extension 0.3 created in database $SU_DB"
+has_line "$out" "  bemi: extension $version created in database $SU_DB"
 has_line "$out" "  bemi: capture is running"
-[[ $(extension $SU_DB) == 0.3 ]] || bemi_fail "the extension was not created"
+[[ $(extension $SU_DB) == "$version" ]] || bemi_fail "the extension was not created"
 got=$(replica_identities $SU_DB)
 [[ $got == "auth_user:f django_content_type:f django_migrations:d django_session:f todo:f" ]] ||
     bemi_fail "replica identities after migrate: $got"
@@ -60,11 +62,11 @@ out=$(manage $SU_DB migrate todo) || bemi_fail "migrate todo: $out"
 out=$(manage $SU_DB migrate bemi zero) || bemi_fail "migrate bemi zero: $out"
 has_line "$out" "  bemi: kept the extension bemi and its audit trail (bemi.changes): dropping it would delete the trail."
 has_line "$out" "  bemi: to remove both, a superuser runs: DROP EXTENSION bemi;"
-[[ $(extension $SU_DB) == 0.3 ]] || bemi_fail "migrate bemi zero dropped the extension"
+[[ $(extension $SU_DB) == "$version" ]] || bemi_fail "migrate bemi zero dropped the extension"
 [[ $(psql -X -A -t -d $SU_DB -c "SELECT count(*) FROM django_migrations WHERE app = 'bemi'") == 0 ]] ||
     bemi_fail "migrate bemi zero did not unapply 0001"
 out=$(manage $SU_DB migrate bemi) || bemi_fail "migrate bemi after zero: $out"
-has_line "$out" "  bemi: extension 0.3 present in database $SU_DB"
+has_line "$out" "  bemi: extension $version present in database $SU_DB"
 echo "ok: superuser: created, full replica identity now and later, twice, zero keeps the extension"
 
 psql -X -q -c "CREATE DATABASE $OFF_DB" >/dev/null
@@ -89,7 +91,7 @@ grep -E '^       ' <<<"$out" | sed 's/^       //' | psql -X -q -v ON_ERROR_STOP=
 # A project table the app role does not own: its DBA line.
 psql -X -q -d $APP_DB -c "ALTER TABLE auth_user OWNER TO postgres" >/dev/null
 out=$(PGUSER=$ROLE manage $APP_DB migrate) || bemi_fail "migrate as an app role after the DBA's SQL: $out"
-has_line "$out" "  bemi: extension 0.3 present in database $APP_DB"
+has_line "$out" "  bemi: extension $version present in database $APP_DB"
 has_line "$out" "      ALTER TABLE public.auth_user REPLICA IDENTITY FULL;"
 got=$(replica_identities $APP_DB)
 [[ $got == "auth_user:d django_content_type:f django_migrations:d django_session:f todo:f" ]] ||
@@ -125,5 +127,5 @@ grep -E '^       ALTER SYSTEM' <<<"$out" | sed 's/^       //' | on_bad psql -X -
 bemi_extra_cluster_restart "$bad" "$bad_port" || bemi_fail "restarting the fixed cluster"
 out=$(PGHOST=$bad PGPORT=$bad_port manage app migrate bemi) ||
     bemi_fail "migrate after the DBA's fix: $out"
-has_line "$out" "  bemi: extension 0.3 created in database app"
+has_line "$out" "  bemi: extension $version created in database app"
 echo "ok: misconfigured server: each missing setting with its SQL; after running it, migrate works"

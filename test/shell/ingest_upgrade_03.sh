@@ -76,7 +76,7 @@ sleep 0.3
 start=$(date +%s%N)
 # Checked in the upgrade's transaction, before any batch of 0.3 moved it (the worker waits for
 # the lock the upgrade holds on bemi.changes): the seeded watermark of the current capture.
-seeded=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "BEGIN" -c "ALTER EXTENSION bemi UPDATE" \
+seeded=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "BEGIN" -c "ALTER EXTENSION bemi UPDATE TO '0.3'" \
     -c "SELECT count(*) || ' ' ||
                bool_and(w.capture = bemi._current_capture('bemi_' || d.oid)
                         AND w.last_commit_position = (SELECT max(commit_position) FROM bemi.changes WHERE capture = w.capture)
