@@ -3,7 +3,8 @@
 # backlog of N changes (N/2 INSERT, N/2 UPDATE of a 3-column table) in TXNS transactions,
 # written while the worker is stopped (SIGSTOP); then SIGCONT and time bemi.sync(). Prints the
 # drain rate and the worker's CPU time per stored change (docs/benchmarks.md, "The worker's C
-# fast path"). PERF=1 also records a perf profile of the worker to ${PERF_OUT:-/tmp/drain.perf}.
+# fast path"). DROP_INDEXES="name ..." drops those indexes (or constraints) of bemi.changes
+# first (bench/index_cost.sh). PERF=1 also records a perf profile of the worker to ${PERF_OUT:-/tmp/drain.perf}.
 # Installs nothing: it uses the bemi installed in PG_CONFIG's server.
 set -e
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,6 +18,9 @@ D=/tmp/drainq.$$; bemi_fresh_dir $D; unset BEMI_TEST_PORT
 bemi_cluster_init $D >/dev/null && bemi_cluster_start >/dev/null
 trap "bemi_cluster_stop_fast >/dev/null 2>&1; rm -rf $D" EXIT
 psql -X -q -c "CREATE DATABASE d" && psql -X -q -d d -c "CREATE EXTENSION bemi" -c "SELECT bemi.sync()" >/dev/null
+for ix in ${DROP_INDEXES:-}; do
+    psql -X -q -d d -c "DROP INDEX bemi.$ix" 2>/dev/null || psql -X -q -d d -c "ALTER TABLE bemi.changes DROP CONSTRAINT $ix"
+done
 psql -X -q -d d -c "CREATE TABLE t (id int PRIMARY KEY, v text, n int)" -c "SELECT bemi.sync()" >/dev/null
 pid=$(psql -X -At -d d -c "SELECT pid FROM pg_stat_activity WHERE backend_type='bemi ingest worker'")
 kill -STOP $pid
