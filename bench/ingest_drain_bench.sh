@@ -219,7 +219,8 @@ other_load_start() {
     kill -0 "$OTHER_PID" 2>/dev/null || die "background pgbench failed: $(tail -n 5 "$TMP/other-$1.out")"
 }
 other_load_stop() {
-    kill -INT "$OTHER_PID" 2>/dev/null || true
+    # TERM, not INT: a script's background jobs start with SIGINT ignored (no job control).
+    kill -TERM "$OTHER_PID" 2>/dev/null || true
     wait "$OTHER_PID" 2>/dev/null || true
     OTHER_PID=
 }
