@@ -244,6 +244,15 @@ void publish_batch(XLogRecPtr upto, bool caught_up, TimestampTz sampled_at, int6
     LWLockRelease(shared->lock);
 }
 
+// A batch that the fast path left to bemi._ingest, once its transaction has committed.
+void publish_fallback(const char *reason) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    W.entry->fast_path_fallbacks += 1;
+    strlcpy(W.entry->last_fallback, reason, sizeof W.entry->last_fallback);
+    W.entry->last_fallback_at = GetCurrentTimestamp();
+    LWLockRelease(shared->lock);
+}
+
 void publish_capture_start(XLogRecPtr lsn) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     W.entry->capture_start = lsn;
@@ -776,6 +785,8 @@ Outcome stream_turn(XLogRecPtr flush, TimestampTz now) {
     store_batch(W.slot, W.origin, end, has_capture ? &capture : nullptr, &outcome);
     finish();
     decoded_batch_discard();
+    if (!outcome.fast)
+        publish_fallback(outcome.fallback_reason);
 
     // Acknowledge what the store committed.
     if (outcome.acknowledge > W.confirmed)
