@@ -868,7 +868,8 @@ Outcome step() {
                          "replication slot missing");
             ereport(WARNING, (errmsg("bemi: replication slot \"%s\" is missing: changes after %X/%X are lost",
                                      W.slot, lsn_hi(gap_from), lsn_lo(gap_from)),
-                              errhint("The gap is recorded in bemi.capture_history. Do not drop bemi_* slots.")));
+                              errhint("The gap is recorded in bemi.capture_history. Do not drop %s* slots.",
+                                      names::kSlotPrefix)));
             latest = History::kStopped;
         }
         finish();
