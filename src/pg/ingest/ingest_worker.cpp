@@ -319,7 +319,28 @@ bool should_stop_for_pause(bool last_failed) {
 
 // ---------------------------------------------------------------- transactions and SPI
 
+// ReplicationSlotAcquire marks a process that holds a logical slot PROC_IN_LOGICAL_DECODING,
+// and GetSnapshotData leaves the transaction ids of such processes out of every snapshot
+// (ComputeXidHorizons their xmin): a walsender never has one. This process keeps its slot
+// between turns and runs transactions of its own meanwhile. With the flag on, another
+// session's snapshot takes the worker's running transaction for a finished one, finds it not
+// committed, and marks the rows it is inserting as aborted (HEAP_XMIN_INVALID; index scans
+// kill their entries): stored changes vanish for readers, for good once the page is written.
+// So each of the worker's transactions runs with the flag off; decoding, between
+// transactions, with it on. (Releasing the slot, on error too, clears it.)
+void set_logical_decoding_flag(bool on) {
+    LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+    if (on)
+        MyProc->statusFlags |= PROC_IN_LOGICAL_DECODING;
+    else
+        MyProc->statusFlags &= ~PROC_IN_LOGICAL_DECODING;
+    ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+    LWLockRelease(ProcArrayLock);
+}
+
 void begin() {
+    if (MyProc->statusFlags & PROC_IN_LOGICAL_DECODING)
+        set_logical_decoding_flag(false);
     // Whatever this transaction caches of the catalogs is not for decoding (replay_hooks.hpp).
     catalog_caches_need_reset = true;
     SetCurrentStatementStartTimestamp();
@@ -337,6 +358,8 @@ void finish() {
     CommitTransactionCommand();
     replorigin_session_origin_lsn = InvalidXLogRecPtr;
     replorigin_session_origin_timestamp = 0;
+    if (MyReplicationSlot != nullptr)
+        set_logical_decoding_flag(true);
 }
 
 // Runs a statement with up to 4 text/name/lsn parameters; errors propagate.
