@@ -4,13 +4,10 @@
 # Sources test/lib/cluster.sh itself; it has no side effects. Needs psql on PATH and the PG*
 # variables of the cluster (bemi_cluster_start exports them).
 #
-#   bemi_worker_test_dbs DB OTHER    a shell test's two databases on the suite's server: fails
-#                                    the test unless bemi is preloaded; drops what an earlier
-#                                    run left; creates DB with the extension, captured
-#                                    (bemi_new_capture_db), and OTHER without it; sets an EXIT
-#                                    trap that runs bemi_worker_test_dbs_drop
-#   bemi_worker_test_dbs_drop        commits the open transaction, if any (bemi_open_xact_*),
-#                                    drops DB and OTHER. Never fails
+#   bemi_worker_test_dbs DB OTHER    a shell test's two databases on the suite's server:
+#                                    bemi_capture_test DB (cluster.sh), and OTHER without the
+#                                    extension; at exit the open transaction, if any, is
+#                                    committed (bemi_open_xact_*) and both are dropped
 #   bemi_worker_pid DB               pid of DB's ingest worker (empty when none is attached)
 #   bemi_proc_ticks PID              CPU time of PID so far (utime + stime, clock ticks of
 #                                    getconf CLK_TCK); empty when the process is gone
@@ -41,23 +38,10 @@
 # shellcheck source-path=SCRIPTDIR source=cluster.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 
-BEMI_WORKER_TEST_DB=
-BEMI_WORKER_TEST_OTHER=
 bemi_worker_test_dbs() {
-    BEMI_WORKER_TEST_DB=$1
-    BEMI_WORKER_TEST_OTHER=$2
-    trap bemi_worker_test_dbs_drop EXIT
-    bemi_require_preload "the ingestion worker fills bemi.changes"
-    bemi_worker_test_dbs_drop
-    bemi_new_capture_db "$1"
-    psql -X -q -c "CREATE DATABASE $2" >/dev/null || bemi_fail "CREATE DATABASE $2"
-}
-
-bemi_worker_test_dbs_drop() {
-    bemi_open_xact_commit || true
-    [[ -z $BEMI_WORKER_TEST_DB ]] || bemi_drop_capture_db "$BEMI_WORKER_TEST_DB" none
-    [[ -z $BEMI_WORKER_TEST_OTHER ]] ||
-        psql -X -q -c "DROP DATABASE IF EXISTS $BEMI_WORKER_TEST_OTHER" >/dev/null 2>&1 || true
+    BEMI_TEST_OTHER_DBS=$2
+    bemi_capture_test "$1"
+    psql -X -q -d postgres -c "CREATE DATABASE $2" >/dev/null || bemi_fail "CREATE DATABASE $2"
 }
 
 bemi_worker_pid() {

@@ -30,14 +30,8 @@ stop_reader() {
     [[ -z $READER ]] || wait "$READER" 2>/dev/null || true
     READER=
 }
-cleanup() {
-    stop_reader
-    bemi_drop_capture_db "$DB" none
-}
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-cleanup
-bemi_new_capture_db "$DB"
+test_cleanup() { stop_reader; }
+bemi_capture_test "$DB"
 q "CREATE TABLE t (k bigserial PRIMARY KEY, v int NOT NULL)" >/dev/null
 [[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync after the set-up"
 T0=$(q "SELECT now()")

@@ -16,9 +16,8 @@
 # Run by test/run_tests.sh with PGHOST/PGPORT/PGUSER set and shared_preload_libraries = 'bemi'.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_ingest_fast_path
 CAP_FAST=00000000-0000-4000-8000-00000000fa57
@@ -31,21 +30,18 @@ check() { # check DESCRIPTION GOT EXPECTED
     echo "ok: $1"
 }
 
-cleanup() {
+test_cleanup() { # before the database is dropped
     local s
     for s in bemi_fp_fast bemi_fp_sql bemi_fp_dup bemi_fp_none bemi_fp_fb; do
         psql -X -q -d "$DB" -c "SELECT pg_drop_replication_slot('$s') FROM pg_replication_slots WHERE slot_name = '$s'" \
             >/dev/null 2>&1 || true
     done
-    bemi_drop_capture_db "$DB" none
     psql -X -q -c "DROP ROLE IF EXISTS bemi_fp_nobody" >/dev/null 2>&1 || true
     psql -X -q -c "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE 'bemi_ingest_fp_%'" \
         >/dev/null 2>&1 || true
 }
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-cleanup
-bemi_new_capture_db "$DB"
+test_cleanup
+bemi_capture_test "$DB"
 SLOT=bemi_$(q "SELECT oid FROM pg_database WHERE datname = current_database()")
 
 # replay SLOT ORIGIN CAPTURE UPTO CALL: stores SLOT's records up to UPTO under CAPTURE in a

@@ -20,6 +20,7 @@ KEYS=1000       # rows of t
 PER_TXN=5       # changes per transaction: 200 transactions a round
 ROUNDS=6        # round 0 inserts every key, rounds 1..ROUNDS-1 update every key
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+test_cleanup() { bemi_open_xact_commit; } # at exit, before the databases are dropped
 
 bemi_worker_test_dbs "$DB" "$HOLD"
 SLOT=$(q "SELECT slot FROM bemi.status")
