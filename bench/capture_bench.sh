@@ -7,7 +7,7 @@
 #   bench/capture_bench.sh --help     this text
 #
 # Run as root (the server runs as the `postgres` OS user; perf needs root) or as postgres.
-# Starts its own throw-away cluster with the shared test helpers (test/lib/cluster.sh: initdb
+# Starts its own throw-away cluster with the shared test helpers (test/lib/bench.sh, cluster.sh: initdb
 # into a mktemp dir, a free port, unix socket in that dir) and stops and removes it on exit.
 # Installs nothing.
 #
@@ -116,12 +116,10 @@
 
 set -euo pipefail
 
-# shellcheck source-path=SCRIPTDIR source=../test/lib/cluster.sh
-source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/lib/cluster.sh"
-bemi_bench_args capture_bench "$0" "$@"
+# shellcheck source-path=SCRIPTDIR source=../test/lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../test/lib/bench.sh"
+bemi_bench_start capture_bench "$0" "$@"
 
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SAT_SEC=${BENCH_SAT_SEC:-10}
 BENCH_RATE_SEC=${BENCH_RATE_SEC:-15}
@@ -146,16 +144,8 @@ if ((EUID != 0)); then RATE_MODES=(untracked bemi trigger); fi
 declare -A DB=([untracked]=bench_plain [bemi]=bench_bemi [trigger]=bench_audit [bemi-stalled]=bench_bemi)
 declare -A SCRIPT=([untracked]=untracked [bemi]=bemi [trigger]=trigger [bemi-stalled]=bemi)
 
-die() {
-    echo "capture_bench: ERROR: $*" >&2
-    exit 1
-}
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-
-for v in BENCH_ROUNDS BENCH_SAT_SEC BENCH_RATE_SEC BENCH_ISSUE_RATE BENCH_ISSUE_RATE_SEC BENCH_LAG_SEC \
-    BENCH_BACKLOG_SEC BENCH_SPLIT_REPEAT BENCH_ROWS BENCH_CLIENTS BENCH_THREADS; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
-done
+bemi_bench_whole BENCH_ROUNDS BENCH_SAT_SEC BENCH_RATE_SEC BENCH_ISSUE_RATE BENCH_ISSUE_RATE_SEC BENCH_LAG_SEC \
+    BENCH_BACKLOG_SEC BENCH_SPLIT_REPEAT BENCH_ROWS BENCH_CLIENTS BENCH_THREADS
 [[ -z $BENCH_RATE || $BENCH_RATE =~ ^[1-9][0-9]*$ ]] || die "BENCH_RATE must be a positive integer, got '$BENCH_RATE'"
 ((BENCH_ROUNDS > 0 && BENCH_SAT_SEC > 0 && BENCH_RATE_SEC > 0 && BENCH_ROWS > 0 && BENCH_CLIENTS > 0)) ||
     die "BENCH_ROUNDS, BENCH_SAT_SEC, BENCH_RATE_SEC, BENCH_ROWS and BENCH_CLIENTS must be > 0"
@@ -165,26 +155,11 @@ done
 ((BENCH_SPLIT_REPEAT >= 1)) || die "BENCH_SPLIT_REPEAT must be >= 1"
 case $BENCH_PROTOCOL in simple | extended | prepared) ;; *) die "BENCH_PROTOCOL must be simple, extended or prepared" ;; esac
 
-# shellcheck source-path=SCRIPTDIR source=../test/lib/worker.sh
-source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/lib/worker.sh"
-
 # ------------------------------------------------------------------ prerequisites
 
-[[ -x $PG_CONFIG ]] || command -v "$PG_CONFIG" >/dev/null 2>&1 || die "pg_config not found: $PG_CONFIG (set PG_CONFIG)"
-BINDIR=$("$PG_CONFIG" --bindir)
-PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
-SHAREDIR=$("$PG_CONFIG" --sharedir)
-PG_VERSION_STR=$("$PG_CONFIG" --version)
-[[ -f $PKGLIBDIR/bemi.so ]] || die "$PKGLIBDIR/bemi.so is missing: build and install it first (make && make install, as root)"
-[[ -f $SHAREDIR/extension/bemi.control ]] || die "$SHAREDIR/extension/bemi.control is missing: make install"
-# Which build was measured (the installed library; others may reinstall it meanwhile: the
-# hash is taken again at the end and a change is reported).
-so_id() { echo "$(sha256sum "$PKGLIBDIR/bemi.so" | cut -c1-12) $(date -u -r "$PKGLIBDIR/bemi.so" '+installed %Y-%m-%d %H:%M:%S UTC')"; }
-BEMI_SO_ID=$(so_id)
-for b in initdb pg_ctl psql pgbench; do
-    [[ -x $BINDIR/$b ]] || die "$BINDIR/$b is missing"
-done
-bemi_check_os_user || die "cannot run the server"
+# Which build was measured: BEMI_SO_ID (the installed library; others may reinstall it
+# meanwhile: the hash is taken again at the end and a change is reported).
+bemi_bench_prereqs initdb pg_ctl psql pgbench
 if [[ -z ${BENCH_PERF:-} ]]; then
     BENCH_PERF=0
     if ((EUID == 0)) && command -v perf >/dev/null 2>&1; then BENCH_PERF=1; fi
@@ -192,54 +167,18 @@ elif [[ $BENCH_PERF == 1 ]]; then
     command -v perf >/dev/null 2>&1 || die "BENCH_PERF=1 needs perf (Debian: apt-get install linux-perf)"
     ((EUID == 0)) || die "BENCH_PERF=1 needs root (perf attaches to the worker)"
 fi
-CLK_TCK=$(getconf CLK_TCK)
 
 # ------------------------------------------------------------------ cluster
 
-unset BEMI_TEST_DATADIR # bemi_cluster_init sets it: until then there is no cluster to stop
-TMP=$(bemi_scratch_dir bemi-capture-bench) || die "mktemp failed"
-RES=$TMP/results
-mkdir -p "$RES"
-BG_PIDS=()
-
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    bemi_worker_thaw
-    for p in "${BG_PIDS[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    bemi_cluster_stop
-    if [[ -n $BENCH_OUT && -d $RES ]]; then
+bench_cleanup() { # at exit (test/lib/bench.sh)
+    if [[ -n $BENCH_OUT && -d ${RES:-} ]]; then
         mkdir -p "$BENCH_OUT" && cp -r "$RES"/. "$BENCH_OUT"/ && echo "capture_bench: results kept in $BENCH_OUT" >&2
     fi
-    bemi_scratch_remove capture_bench "$TMP" "${BENCH_KEEP_TMP:-0}"
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log "initdb into $TMP/data"
-SETTINGS="wal_level=logical, shared_preload_libraries='bemi', output_plugin_libraries='pgoutput, test_decoding, wal2json, bemi', max_connections=100, shared_buffers=256MB"
-export BEMI_TEST_BASE_CONF=initdb BEMI_SHARED_PRELOAD=bemi
-export BEMI_TEST_EXTRA_CONF="# ---- bench/capture_bench.sh: initdb defaults except these ----
-max_connections = 100
-shared_buffers = 256MB"
-if [[ -n ${BENCH_PORT:-} ]]; then export BEMI_TEST_PORT=$BENCH_PORT; else unset BEMI_TEST_PORT; fi
-bemi_cluster_init "$TMP" || die "initdb failed"
-bemi_cluster_start || {
-    tail -n 30 "$BEMI_TEST_SERVER_LOG" >&2 || true
-    die "the server failed to start"
-}
-unset PGHOSTADDR PGSERVICE PGSERVICEFILE PGOPTIONS PGDATA PGAPPNAME
-log "server up on port $PGPORT ($PG_VERSION_STR), bemi.so $BEMI_SO_ID"
-
-PSQL=("$BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1)
-sql() { "${PSQL[@]}" -c "$1"; }           # in database postgres
-sqldb() { "${PSQL[@]}" -d "$1" -c "$2"; } # in database $1
-now_epoch() { date +%s.%N; }
-fsub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a-b}'; }
+bemi_bench_bemi_server
+bemi_bench_cluster bemi-capture-bench
+RES=$TMP/results
+mkdir -p "$RES"
 
 # ------------------------------------------------------------------ schema
 
@@ -893,7 +832,7 @@ fi
 
 # ------------------------------------------------------------------ summary
 
-so_now=$(so_id)
+so_now=$(bemi_bench_so_id)
 us() { awk -v c="$1" -v n="$2" 'BEGIN{ if (c == "-" || n == 0) print "-"; else printf "%.0f", 1e6 * c / n }'; }
 echo
 echo "== bemi capture benchmark: $PG_VERSION_STR, $(nproc) CPUs, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"

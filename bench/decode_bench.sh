@@ -62,23 +62,15 @@
 
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=../test/lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../test/lib/bench.sh"
 MODE=throughput
+ARGS=()
 for arg in "$@"; do
-    case $arg in
-    --big) MODE=big ;;
-    -h | --help)
-        sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'
-        exit 0
-        ;;
-    *)
-        echo "decode_bench: unknown argument: $arg (try --help)" >&2
-        exit 1
-        ;;
-    esac
+    if [[ $arg == --big ]]; then MODE=big; else ARGS+=("$arg"); fi
 done
+bemi_bench_start decode_bench "$0" ${ARGS[@]+"${ARGS[@]}"}
 
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BENCH_TXNS=${BENCH_TXNS:-17647}
 BENCH_INSERTS=${BENCH_INSERTS:-10}
 BENCH_UPDATES=${BENCH_UPDATES:-5}
@@ -90,46 +82,26 @@ BENCH_BIG_ROWS=${BENCH_BIG_ROWS:-2000000}
 BENCH_SAMPLE_SEC=${BENCH_SAMPLE_SEC:-0.5}
 BENCH_PERF=${BENCH_PERF:-0}
 
-die() {
-    echo "decode_bench: ERROR: $*" >&2
-    exit 1
-}
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-
-for v in BENCH_TXNS BENCH_INSERTS BENCH_UPDATES BENCH_DELETES BENCH_ROUNDS BENCH_RECV_ROUNDS BENCH_BIG_ROWS; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
-done
+bemi_bench_whole BENCH_TXNS BENCH_INSERTS BENCH_UPDATES BENCH_DELETES BENCH_ROUNDS BENCH_RECV_ROUNDS BENCH_BIG_ROWS
 ((BENCH_TXNS > 0 && BENCH_ROUNDS > 0 && BENCH_BIG_ROWS > 0)) || die "BENCH_TXNS, BENCH_ROUNDS and BENCH_BIG_ROWS must be > 0"
 ((BENCH_INSERTS >= BENCH_UPDATES && BENCH_INSERTS >= BENCH_DELETES)) ||
     die "BENCH_UPDATES and BENCH_DELETES must not exceed BENCH_INSERTS (they touch rows of the previous transaction)"
 ((BENCH_UPDATES + BENCH_DELETES <= BENCH_INSERTS)) ||
     die "BENCH_UPDATES + BENCH_DELETES must not exceed BENCH_INSERTS (updated and deleted rows are distinct)"
 
-# shellcheck source-path=SCRIPTDIR source=../test/lib/cluster.sh
-source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/lib/cluster.sh"
-
 # ------------------------------------------------------------------ prerequisites
 
-[[ -x $PG_CONFIG ]] || command -v "$PG_CONFIG" >/dev/null 2>&1 || die "pg_config not found: $PG_CONFIG (set PG_CONFIG)"
-BINDIR=$("$PG_CONFIG" --bindir)
-PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
-PG_VERSION_STR=$("$PG_CONFIG" --version)
-for f in bemi wal2json test_decoding pgoutput; do
+# Which build was measured: BEMI_SO_ID (the installed library, not the work tree's).
+bemi_bench_prereqs initdb pg_ctl psql pg_recvlogical
+for f in wal2json test_decoding pgoutput; do
     if [[ ! -f $PKGLIBDIR/$f.so ]]; then
         case $f in
-        bemi) hint="build and install it first: make && make install (as root)" ;;
         wal2json) hint="install the Debian package postgresql-15-wal2json" ;;
         *) hint="it ships with the PostgreSQL server package (postgresql-15)" ;;
         esac
         die "$PKGLIBDIR/$f.so is missing: $hint"
     fi
 done
-# Which build was measured (the installed library, not the work tree's).
-BEMI_SO_ID="$(sha256sum "$PKGLIBDIR/bemi.so" | cut -c1-12) $(date -u -r "$PKGLIBDIR/bemi.so" '+installed %Y-%m-%d %H:%M:%S UTC')"
-for b in initdb pg_ctl psql pg_recvlogical; do
-    [[ -x $BINDIR/$b ]] || die "$BINDIR/$b is missing"
-done
-bemi_check_os_user || die "cannot run the server"
 BENCH_CALLGRIND=${BENCH_CALLGRIND:-0}
 if [[ $BENCH_CALLGRIND == 1 ]]; then
     command -v valgrind >/dev/null 2>&1 || die "BENCH_CALLGRIND=1 needs valgrind (Debian: apt-get install valgrind)"
@@ -142,26 +114,12 @@ fi
 
 # ------------------------------------------------------------------ cluster
 
-unset BEMI_TEST_DATADIR # bemi_cluster_init sets it: until then there is no cluster to stop
-TMP=$(bemi_scratch_dir bemi-bench) || die "mktemp failed"
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    bemi_scratch_remove decode_bench "$TMP" "${BENCH_KEEP_TMP:-0}"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 if [[ $MODE == big ]]; then
     WORK_MEM_SETTING=64kB
 else
     WORK_MEM_SETTING=256MB
 fi
 
-log "initdb into $TMP/data"
 export BEMI_TEST_BASE_CONF=initdb BEMI_SHARED_PRELOAD=
 export BEMI_TEST_EXTRA_CONF="# ---- bench/decode_bench.sh ----
 max_replication_slots = 10
@@ -174,17 +132,7 @@ full_page_writes = off
 max_wal_size = 8GB
 checkpoint_timeout = 30min
 autovacuum = off"
-if [[ -n ${BENCH_PORT:-} ]]; then export BEMI_TEST_PORT=$BENCH_PORT; else unset BEMI_TEST_PORT; fi
-bemi_cluster_init "$TMP" || die "initdb failed"
-bemi_cluster_start || {
-    tail -n 30 "$BEMI_TEST_SERVER_LOG" >&2 || true
-    die "the server failed to start"
-}
-unset PGHOSTADDR PGSERVICE PGSERVICEFILE PGOPTIONS PGDATA
-log "server up on port $PGPORT ($PG_VERSION_STR)"
-
-PSQL=("$BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1)
-sql() { "${PSQL[@]}" -c "$1"; }
+bemi_bench_cluster bemi-bench
 
 # ------------------------------------------------------------------ schema
 

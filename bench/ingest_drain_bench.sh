@@ -13,7 +13,7 @@
 #                                        a quick run (about 5 minutes)
 #
 # Run as root (the server runs as the `postgres` OS user) or as postgres. Starts its own
-# throw-away cluster with the shared test helpers (test/lib/cluster.sh, test/lib/worker.sh)
+# throw-away cluster with the shared test helpers (test/lib/bench.sh, cluster.sh, worker.sh)
 # and stops and removes it on exit. Installs nothing.
 #
 # Server: initdb defaults (fsync, synchronous_commit, full_page_writes and autovacuum on),
@@ -79,15 +79,10 @@
 
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source-path=SCRIPTDIR source=../test/lib/cluster.sh
-source "$ROOT/test/lib/cluster.sh"
-# shellcheck source-path=SCRIPTDIR source=../test/lib/worker.sh
-source "$ROOT/test/lib/worker.sh"
-bemi_bench_args ingest_drain_bench "$0" "$@"
+# shellcheck source-path=SCRIPTDIR source=../test/lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../test/lib/bench.sh"
+bemi_bench_start ingest_drain_bench "$0" "$@"
 
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BENCH_CHANGES=${BENCH_CHANGES:-200000}
 BENCH_OPEN_SEC=${BENCH_OPEN_SEC:-600}
 BENCH_IDLE_SEC=${BENCH_IDLE_SEC:-60}
@@ -99,16 +94,8 @@ BENCH_CLIENTS=${BENCH_CLIENTS:-8}
 BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_CPU_BOUND=${BENCH_CPU_BOUND:-0}
 
-die() {
-    echo "ingest_drain_bench: ERROR: $*" >&2
-    exit 1
-}
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-
-for v in BENCH_CHANGES BENCH_OPEN_SEC BENCH_IDLE_SEC BENCH_LAG_SEC BENCH_LAG_RATE BENCH_OTHER_RATE BENCH_ROWS \
-    BENCH_CLIENTS BENCH_THREADS; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
+bemi_bench_positive BENCH_CHANGES BENCH_OPEN_SEC BENCH_IDLE_SEC BENCH_LAG_SEC BENCH_LAG_RATE BENCH_OTHER_RATE BENCH_ROWS \
+    BENCH_CLIENTS BENCH_THREADS
 ((BENCH_OPEN_SEC >= BENCH_IDLE_SEC + BENCH_LAG_SEC + 10)) ||
     die "BENCH_OPEN_SEC ($BENCH_OPEN_SEC) must be at least BENCH_IDLE_SEC + BENCH_LAG_SEC + 10"
 ((BENCH_CHANGES >= 2 * BENCH_CLIENTS)) || die "BENCH_CHANGES must be at least 2 x BENCH_CLIENTS"
@@ -116,62 +103,21 @@ done
 
 # ------------------------------------------------------------------ prerequisites
 
-[[ -x $PG_CONFIG ]] || command -v "$PG_CONFIG" >/dev/null 2>&1 || die "pg_config not found: $PG_CONFIG (set PG_CONFIG)"
-BINDIR=$("$PG_CONFIG" --bindir)
-PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
-PG_VERSION_STR=$("$PG_CONFIG" --version)
-[[ -f $PKGLIBDIR/bemi.so ]] || die "$PKGLIBDIR/bemi.so is missing: build and install it first (make && make install, as root)"
-BEMI_SO_ID="$(sha256sum "$PKGLIBDIR/bemi.so" | cut -c1-12) $(date -u -r "$PKGLIBDIR/bemi.so" '+installed %Y-%m-%d %H:%M:%S UTC')"
-for b in initdb pg_ctl psql pgbench; do
-    [[ -x $BINDIR/$b ]] || die "$BINDIR/$b is missing"
-done
-bemi_check_os_user || die "cannot run the server"
-export PATH="$BINDIR:$PATH"
-CLK_TCK=$(getconf CLK_TCK)
+bemi_bench_prereqs initdb pg_ctl psql pgbench
 
 # ------------------------------------------------------------------ cluster
 
-unset BEMI_TEST_DATADIR # bemi_cluster_init sets it: until then there is no cluster to stop
-TMP=$(bemi_scratch_dir bemi-drain-bench) || die "mktemp failed"
-BG_PIDS=()
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    bemi_worker_thaw
+bench_cleanup() { # at exit (test/lib/bench.sh)
     [[ -z ${IDLE_FROZEN:-} ]] || kill -CONT "$IDLE_FROZEN" 2>/dev/null || true
-    for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     bemi_open_xact_commit 2>/dev/null || true
-    bemi_scratch_remove ingest_drain_bench "$TMP" "${BENCH_KEEP_TMP:-0}"
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-SETTINGS="wal_level=logical, shared_preload_libraries='bemi', output_plugin_libraries='pgoutput, test_decoding, wal2json, bemi', max_connections=100, shared_buffers=256MB"
-export BEMI_TEST_BASE_CONF=initdb BEMI_SHARED_PRELOAD=bemi
-export BEMI_TEST_EXTRA_CONF="# ---- bench/ingest_drain_bench.sh: initdb defaults except these ----
-max_connections = 100
-shared_buffers = 256MB"
 if [[ $BENCH_CPU_BOUND == 1 ]]; then
+    bemi_bench_bemi_server $'fsync = off\nsynchronous_commit = off'
     SETTINGS+=", fsync=off, synchronous_commit=off (BENCH_CPU_BOUND=1)"
-    BEMI_TEST_EXTRA_CONF+=$'\nfsync = off\nsynchronous_commit = off'
+else
+    bemi_bench_bemi_server
 fi
-if [[ -n ${BENCH_PORT:-} ]]; then export BEMI_TEST_PORT=$BENCH_PORT; else unset BEMI_TEST_PORT; fi
-log "initdb into $TMP/data"
-bemi_cluster_init "$TMP" || die "initdb failed"
-bemi_cluster_start || {
-    tail -n 30 "$BEMI_TEST_SERVER_LOG" >&2 || true
-    die "the server failed to start"
-}
-unset PGHOSTADDR PGSERVICE PGSERVICEFILE PGOPTIONS PGDATA PGAPPNAME
-log "server up on port $PGPORT ($PG_VERSION_STR), bemi.so $BEMI_SO_ID"
-
-PSQL=(psql -X -q -A -t -v ON_ERROR_STOP=1)
-sql() { "${PSQL[@]}" -d postgres -c "$1"; }
-sqldb() { "${PSQL[@]}" -d "$1" -c "$2"; }
-now_epoch() { date +%s.%N; }
-fsub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a-b}'; }
+bemi_bench_cluster bemi-drain-bench
 
 # ------------------------------------------------------------------ databases
 

@@ -73,13 +73,10 @@
 
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source-path=SCRIPTDIR source=../test/lib/cluster.sh
-source "$ROOT/test/lib/cluster.sh"
-bemi_bench_args timetravel_bench "$0" "$@"
-
-export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+# shellcheck source-path=SCRIPTDIR source=../test/lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../test/lib/bench.sh"
+bemi_bench_start timetravel_bench "$0" "$@"
+export PG_CONFIG
 BENCH_ROWS=${BENCH_ROWS:-1000000}
 BENCH_CHANGES=${BENCH_CHANGES:-100000}
 BENCH_REVERT=${BENCH_REVERT:-1000}
@@ -88,17 +85,9 @@ BENCH_REPEAT=${BENCH_REPEAT:-5}
 BENCH_FSYNC=${BENCH_FSYNC:-on}
 BENCH_COPY_PERIODS=${BENCH_COPY_PERIODS:-1}
 BENCH_REPLICA_IDENTITY=${BENCH_REPLICA_IDENTITY:-default}
-case $BENCH_REPLICA_IDENTITY in default | full) ;; *) echo "BENCH_REPLICA_IDENTITY must be default or full" >&2; exit 1 ;; esac
+case $BENCH_REPLICA_IDENTITY in default | full) ;; *) die "BENCH_REPLICA_IDENTITY must be default or full" ;; esac
 
-die() {
-    echo "timetravel_bench: ERROR: $*" >&2
-    exit 1
-}
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-
-for v in BENCH_ROWS BENCH_CHANGES BENCH_REVERT BENCH_UNRELATED BENCH_REPEAT; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
-done
+bemi_bench_whole BENCH_ROWS BENCH_CHANGES BENCH_REVERT BENCH_UNRELATED BENCH_REPEAT
 ((BENCH_ROWS >= 1000 && BENCH_CHANGES >= 100 && BENCH_REPEAT >= 1)) ||
     die "BENCH_ROWS >= 1000, BENCH_CHANGES >= 100 and BENCH_REPEAT >= 1 please"
 ((BENCH_REVERT >= 10 && BENCH_REVERT * 2 <= BENCH_ROWS)) || die "BENCH_REVERT must be 10 .. BENCH_ROWS / 2"
@@ -110,12 +99,7 @@ esac
 
 # ------------------------------------------------------------------ prerequisites
 
-[[ -x $PG_CONFIG ]] || die "pg_config not found: $PG_CONFIG (set PG_CONFIG)"
-BINDIR=$("$PG_CONFIG" --bindir)
-PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
-SHAREDIR=$("$PG_CONFIG" --sharedir)
-[[ -f $PKGLIBDIR/bemi.so && -f $SHAREDIR/extension/bemi.control ]] ||
-    die "bemi is not installed for $PG_CONFIG: make install"
+bemi_bench_prereqs initdb pg_ctl psql
 [[ -f $SHAREDIR/extension/btree_gist.control ]] || die "btree_gist (contrib) is missing in $SHAREDIR/extension"
 if [[ ! -f $SHAREDIR/extension/periods.control ]]; then
     SYS_SHARE=/usr/share/postgresql/15/extension SYS_LIB=/usr/lib/postgresql/15/lib
@@ -127,23 +111,8 @@ if [[ ! -f $SHAREDIR/extension/periods.control ]]; then
         die "the periods extension is not installed for $PG_CONFIG (Debian: apt-get install -y postgresql-15-periods)"
     fi
 fi
-bemi_check_os_user || die "cannot run the server"
-export PATH="$BINDIR:$PATH"
-unset PGHOSTADDR PGSERVICE PGSERVICEFILE PGOPTIONS PGDATA PGAPPNAME
 
 # ------------------------------------------------------------------ cluster
-
-unset BEMI_TEST_DATADIR # bemi_cluster_init sets it: until then there is no cluster to stop
-TMP=$(bemi_scratch_dir bemi-tt-bench) || die "mktemp failed"
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    bemi_scratch_remove timetravel_bench "$TMP" "${BENCH_KEEP_TMP:-0}"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 export BEMI_SHARED_PRELOAD=bemi
 export BEMI_TEST_EXTRA_CONF="# ---- bench/timetravel_bench.sh ----
@@ -152,12 +121,8 @@ max_wal_size = 4GB
 logical_decoding_work_mem = 64MB
 jit = off
 $FSYNC_CONF"
-bemi_cluster_init "$TMP" || die "initdb failed"
-bemi_cluster_start || die "the server failed to start (log: $TMP/server.log)"
-log "server up on port $PGPORT ($("$PG_CONFIG" --version)), fsync $BENCH_FSYNC"
-
-PSQL=(psql -X -q -A -t -v ON_ERROR_STOP=1)
-sqldb() { "${PSQL[@]}" -d "$1" -c "$2"; }
+bemi_bench_cluster bemi-tt-bench
+log "fsync $BENCH_FSYNC"
 BEMI=bench_bemi
 PER=bench_periods
 sqldb postgres "CREATE DATABASE $BEMI" >/dev/null

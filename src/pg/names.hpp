@@ -3,6 +3,15 @@
 // the background workers the postmaster starts by name. Each one is spelled here only, so the
 // side that makes a name and the side that recognizes it cannot drift apart; tests, docs and
 // users see these exact strings.
+//
+// The C code builds none of them by hand. Outside it, these spell them as literals (keep them
+// in step when a name changes here):
+//   - sql/0.3/10-trail.sql (frozen, released): the watermark seed of the upgrade to 0.3 names
+//     a database's slot 'bemi_' || oid and its origin 'bemi_ingest_' || oid;
+//   - test/lib/worker.sh, bench/*.sh and the shell tests that assert them: the worker's
+//     backend_type 'bemi ingest worker' (kIngestWorkerType), slots bemi_<oid>, origins
+//     bemi_ingest_*;
+//   - docs/ingestion.md and docs/capture.md, for users.
 #pragma once
 
 #include "pg/postgres_headers.hpp"

@@ -18,6 +18,20 @@
 # A test's own cluster instead of the suite's (it kills or restarts the server, or needs
 # other settings; BEMI_SHARED_PRELOAD and BEMI_TEST_EXTRA_CONF as below):
 #   bemi_own_cluster_start DIR         empty DIR, initdb and start there; PG* then point at it
+#   bemi_own_test_cluster NAME [CONF]  the usual start of such a test: bemi preloaded, CONF in
+#                                      postgresql.conf, in $BEMI_TEST_TMPDIR/NAME-cluster; PATH
+#                                      starts with the server's bindir; the EXIT trap (below)
+#                                      stops it
+#
+# The usual start of a test on the suite's server (each sets the EXIT trap, which runs the
+# test's own test_cleanup function first, if it defines one, then drops what they created, and
+# first drops what an earlier run left):
+#   bemi_capture_test DB [SLOT] [WHY]  fails the test unless bemi is preloaded (WHY: what needs
+#                                      it); creates DB with the extension, captured
+#                                      (bemi_new_capture_db); at exit drops DB and SLOT, a slot
+#                                      of the test's own (bemi_drop_capture_db), and the
+#                                      databases in BEMI_TEST_OTHER_DBS
+#   bemi_capture_test_db DB [SLOT] [WHY]  the same with DB created empty (no extension)
 #
 # Extra clusters (a test that needs a second server, or one configured otherwise):
 #   bemi_extra_cluster_start DIR       initdb into DIR/data, start; prints the port (socket in DIR)
@@ -296,6 +310,50 @@ bemi_own_cluster_start() {
     bemi_cluster_start || bemi_fail "server start"
 }
 
+bemi_own_test_cluster() {
+    PATH="$(bemi_pg_bindir):$PATH"
+    export PATH
+    : "${BEMI_TEST_TMPDIR:=$(mktemp -d "/tmp/bemi-$1.XXXXXX")}"
+    _BEMI_TEST_OWN_CLUSTER=1
+    trap _bemi_test_exit EXIT
+    export BEMI_SHARED_PRELOAD=bemi
+    export BEMI_TEST_EXTRA_CONF=${2:-}
+    bemi_own_cluster_start "$BEMI_TEST_TMPDIR/$1-cluster"
+}
+
+# ---------------------------------------------------------------- a test's databases
+
+_BEMI_TEST_DB=
+_BEMI_TEST_SLOT=none
+_BEMI_TEST_OWN_CLUSTER=0
+_bemi_test_exit() {
+    if declare -F test_cleanup >/dev/null; then test_cleanup || true; fi
+    _bemi_test_drop
+    if [[ $_BEMI_TEST_OWN_CLUSTER == 1 ]]; then bemi_cluster_stop; fi
+}
+
+_bemi_test_drop() {
+    local db
+    [[ -z $_BEMI_TEST_DB ]] || bemi_drop_capture_db "$_BEMI_TEST_DB" "$_BEMI_TEST_SLOT"
+    for db in ${BEMI_TEST_OTHER_DBS:-}; do
+        psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+    done
+}
+
+bemi_capture_test_db() {
+    _BEMI_TEST_DB=$1
+    _BEMI_TEST_SLOT=${2:-none}
+    trap _bemi_test_exit EXIT
+    bemi_require_preload "${3:-the ingestion worker fills bemi.changes}"
+    _bemi_test_drop
+    psql -X -q -d postgres -c "CREATE DATABASE $1" >/dev/null || bemi_fail "CREATE DATABASE $1"
+}
+
+bemi_capture_test() {
+    bemi_capture_test_db "$@"
+    _bemi_add_extension "$1"
+}
+
 # ---------------------------------------------------------------- extra clusters
 # Each runs in a subshell, so the main cluster's BEMI_TEST_* and PG* stay as they are. They
 # take BEMI_SHARED_PRELOAD and BEMI_TEST_EXTRA_CONF like the main cluster (later lines of
@@ -365,10 +423,13 @@ bemi_drop_capture_db() {
 # worker captures (the caller dropped any earlier DB with bemi_drop_capture_db). Fails the test
 # otherwise.
 bemi_new_capture_db() {
-    local db=$1
-    psql -X -q -c "CREATE DATABASE $db" >/dev/null || bemi_fail "CREATE DATABASE $db"
-    psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION bemi" >/dev/null || bemi_fail "CREATE EXTENSION in $db"
-    [[ $(psql -X -q -A -t -d "$db" -c "SELECT bemi.sync()") == t ]] || bemi_fail "sync after CREATE EXTENSION in $db"
+    psql -X -q -d postgres -c "CREATE DATABASE $1" >/dev/null || bemi_fail "CREATE DATABASE $1"
+    _bemi_add_extension "$1"
+}
+
+_bemi_add_extension() {
+    psql -X -q -v ON_ERROR_STOP=1 -d "$1" -c "CREATE EXTENSION bemi" >/dev/null || bemi_fail "CREATE EXTENSION in $1"
+    [[ $(psql -X -q -A -t -d "$1" -c "SELECT bemi.sync()") == t ]] || bemi_fail "sync after CREATE EXTENSION in $1"
 }
 
 # bemi_require_preload -- fails the test unless the server preloads bemi.

@@ -1,9 +1,13 @@
 # shellcheck shell=bash
 # Helpers around the bemi ingestion worker, shared by test/shell/*.sh and bench/*.sh: find it,
 # read its CPU time, stop it while it sleeps, and hold a transaction open in another database.
-# Source it after test/lib/cluster.sh; it has no side effects. Needs psql on PATH and the PG*
+# Sources test/lib/cluster.sh itself; it has no side effects. Needs psql on PATH and the PG*
 # variables of the cluster (bemi_cluster_start exports them).
 #
+#   bemi_worker_test_dbs DB OTHER    a shell test's two databases on the suite's server:
+#                                    bemi_capture_test DB (cluster.sh), and OTHER without the
+#                                    extension; at exit the open transaction, if any, is
+#                                    committed (bemi_open_xact_*) and both are dropped
 #   bemi_worker_pid DB               pid of DB's ingest worker (empty when none is attached)
 #   bemi_proc_ticks PID              CPU time of PID so far (utime + stime, clock ticks of
 #                                    getconf CLK_TCK); empty when the process is gone
@@ -30,6 +34,15 @@
 # an id (BEGIN; SELECT txid_current();) writes no WAL, so decoding never sees it and the
 # restart point moves on (checked: it does); one that has written, as an application's
 # long transaction has, holds it back until it ends.
+
+# shellcheck source-path=SCRIPTDIR source=cluster.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+
+bemi_worker_test_dbs() {
+    BEMI_TEST_OTHER_DBS=$2
+    bemi_capture_test "$1"
+    psql -X -q -d postgres -c "CREATE DATABASE $2" >/dev/null || bemi_fail "CREATE DATABASE $2"
+}
 
 bemi_worker_pid() {
     psql -X -q -A -t -d postgres -c "SELECT pid FROM pg_stat_activity

@@ -7,15 +7,10 @@
 #   a key that cannot be used (wrong size) is a WARNING at start; writes go on, unattributed.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
-root=${BEMI_TEST_TMPDIR:-$(mktemp -d)}/actor_key
-trap bemi_cluster_stop EXIT
-
-export BEMI_SHARED_PRELOAD=bemi
-bemi_own_cluster_start "$root"
+bemi_own_test_cluster actor_key
 key=$BEMI_TEST_DATADIR/bemi_actor.key
 
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }

@@ -4,25 +4,16 @@
 # comment protocol works on prepared statements too.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_protocol
 SLOT=protocol_slot
 work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
 chmod 777 "$work"
 
-cleanup() {
-    bemi_drop_capture_db "$DB" "$SLOT"
-}
-trap cleanup EXIT
-
-bemi_require_preload "pgbench's sessions call no bemi function"
-bemi_drop_capture_db "$DB" "$SLOT"
-psql -X -q -c "CREATE DATABASE $DB" >/dev/null
+bemi_capture_test "$DB" "$SLOT" "pgbench's sessions call no bemi function"
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
-CREATE EXTENSION bemi;
 CREATE TABLE todo (id int PRIMARY KEY, task text);
 CREATE TABLE todo_log (id serial PRIMARY KEY, todo_id int);
 INSERT INTO todo SELECT g, 'new' FROM generate_series(1, 10) g;

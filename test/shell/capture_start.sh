@@ -14,26 +14,13 @@
 #      on the same slot with no gap.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
-
-PATH="$(bemi_pg_bindir):$PATH"
-export PATH
-work=${BEMI_TEST_TMPDIR:-$(mktemp -d /tmp/bemi-start.XXXXXX)}
-root=$work/start-cluster
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 blocker=
-finish() {
-    [[ -n $blocker ]] && kill "$blocker" 2>/dev/null
-    bemi_cluster_stop
-}
-trap finish EXIT
-
-export BEMI_SHARED_PRELOAD=bemi
+test_cleanup() { [[ -z $blocker ]] || kill "$blocker" 2>/dev/null; }
 # bemi's launcher and the logical replication launcher fill both worker slots.
-export BEMI_TEST_EXTRA_CONF="max_worker_processes = 2"
-bemi_own_cluster_start "$root"
+bemi_own_test_cluster start "max_worker_processes = 2"
 
 q() { local db=$1; shift; psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 

@@ -13,15 +13,10 @@
 # doubt.* when the connection broke (it may or may not have committed: the table decides).
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
-PATH="$(bemi_pg_bindir):$PATH"
-export PATH
-work=${BEMI_TEST_TMPDIR:-$(mktemp -d /tmp/bemi-crash.XXXXXX)}
-root=$work/crash-cluster
-load=$work/load
+load=${BEMI_TEST_TMPDIR:=$(mktemp -d /tmp/bemi-crash.XXXXXX)}/load
 rm -rf "$load"
 mkdir -p "$load"
 
@@ -35,17 +30,11 @@ stop_load() {
     for pid in "${writer_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     writer_pids=()
 }
-finish() {
-    stop_load
-    bemi_cluster_stop
-}
-trap finish EXIT
+test_cleanup() { stop_load; }
 
 # Our own cluster, with bemi preloaded, on a free port.
-export BEMI_SHARED_PRELOAD=bemi
-export BEMI_TEST_EXTRA_CONF="max_worker_processes = 16
+bemi_own_test_cluster crash "max_worker_processes = 16
 restart_after_crash = on"
-bemi_own_cluster_start "$root"
 echo "crash cluster: port $PGPORT, data $BEMI_TEST_DATADIR, log $BEMI_TEST_SERVER_LOG"
 
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }

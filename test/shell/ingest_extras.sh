@@ -3,18 +3,12 @@
 # a key change, and unchanged_toast for out-of-line values the WAL did not carry.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_ingest_extras
-trap 'bemi_drop_capture_db "$DB" none' EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-bemi_drop_capture_db "$DB" none
-psql -X -q -c "CREATE DATABASE $DB" >/dev/null
+bemi_capture_test "$DB"
 got=$(psql -X -q -A -t -F '|' -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
-CREATE EXTENSION bemi;
-SELECT bemi.sync() \g /dev/null
 CREATE TABLE t (id int PRIMARY KEY, big text, n int);
 ALTER TABLE t ALTER big SET STORAGE EXTERNAL;
 INSERT INTO t SELECT 1, string_agg(md5(i::text), ''), 0 FROM generate_series(1, 200) i;

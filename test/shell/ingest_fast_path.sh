@@ -9,14 +9,15 @@
 #   - a trigger on bemi.changes forces the SQL path, which still stores everything;
 #   - a record the table refuses (a CHECK constraint) makes the fast path fail: the SQL path
 #     stores the batch and a marker row for that record;
-#   - a record with \u0000 goes to the SQL path (bemi._record_jsonb).
+#   - a record with \u0000 goes to the SQL path (bemi._record_jsonb);
+#   - bemi.status counts the worker's batches that left the fast path and says why the last one
+#     did (fast_path_fallbacks, last_fallback).
 #
 # Run by test/run_tests.sh with PGHOST/PGPORT/PGUSER set and shared_preload_libraries = 'bemi'.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_ingest_fast_path
 CAP_FAST=00000000-0000-4000-8000-00000000fa57
@@ -29,21 +30,18 @@ check() { # check DESCRIPTION GOT EXPECTED
     echo "ok: $1"
 }
 
-cleanup() {
+test_cleanup() { # before the database is dropped
     local s
     for s in bemi_fp_fast bemi_fp_sql bemi_fp_dup bemi_fp_none bemi_fp_fb; do
         psql -X -q -d "$DB" -c "SELECT pg_drop_replication_slot('$s') FROM pg_replication_slots WHERE slot_name = '$s'" \
             >/dev/null 2>&1 || true
     done
-    bemi_drop_capture_db "$DB" none
     psql -X -q -c "DROP ROLE IF EXISTS bemi_fp_nobody" >/dev/null 2>&1 || true
     psql -X -q -c "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE 'bemi_ingest_fp_%'" \
         >/dev/null 2>&1 || true
 }
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-cleanup
-bemi_new_capture_db "$DB"
+test_cleanup
+bemi_capture_test "$DB"
 SLOT=bemi_$(q "SELECT oid FROM pg_database WHERE datname = current_database()")
 
 # replay SLOT ORIGIN CAPTURE UPTO CALL: stores SLOT's records up to UPTO under CAPTURE in a
@@ -193,6 +191,17 @@ check "sync after the clean-up" "$(q "SELECT bemi.sync()")" t
 
 # ------------------------------------------------------------------ fallbacks
 before=$(q "SELECT count(*) FROM bemi.changes")
+# fallback_seen WHAT REASON: bemi.status counts more fallbacks than last time (FALLBACKS), the
+# last one for REASON (a LIKE pattern).
+FALLBACKS=$(q "SELECT fast_path_fallbacks FROM bemi.status")
+fallback_seen() {
+    local now
+    now=$(q "SELECT fast_path_fallbacks FROM bemi.status")
+    check "$1: bemi.status counts the fallback" "$((now > FALLBACKS))" 1
+    check "$1: bemi.status says why" \
+        "$(q "SELECT last_fallback LIKE '$2' AND last_fallback_at IS NOT NULL FROM bemi.status")" t
+    FALLBACKS=$now
+}
 q "SELECT pg_copy_logical_replication_slot('$SLOT', 'bemi_fp_fb')" >/dev/null
 # A trigger on bemi.changes: the SQL path runs it for every row.
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
@@ -210,6 +219,7 @@ check "sync with a trigger on bemi.changes" "$(q "SELECT bemi.sync()")" t
 check "the SQL path stored every row, through the trigger" \
     "$(q "SELECT (SELECT count(*) FROM bemi.changes WHERE after->>'note' LIKE 'trigger %') || ' ' || (SELECT n >= 100 FROM public.seen)::text")" \
     "100 true"
+fallback_seen "a trigger on bemi.changes" "bemi.changes has triggers"
 q "DROP TRIGGER count_row ON bemi.changes" >/dev/null
 
 # A row the table refuses: the fast path's constraint check fails, bemi._ingest stores the
@@ -221,6 +231,7 @@ check "the refused record is a marker, the others are stored" \
     "$(q "SELECT string_agg(coalesce(primary_key, 'marker:' || (fallback->0->>'reason')), ' ' ORDER BY seq) FROM bemi.changes
            WHERE \"table\" = 'toasty' AND transaction_id = (SELECT transaction_id FROM bemi.changes WHERE primary_key = '7776')")" \
     "7776 marker:unstorable 7778"
+fallback_seen "a refused record" "the fast path failed: %fp_refuse%"
 q "ALTER TABLE bemi.changes DROP CONSTRAINT fp_refuse" >/dev/null
 
 # \u0000 in a json value: the batch goes to bemi._ingest (bemi._record_jsonb).
@@ -229,6 +240,7 @@ check "sync with \\u0000" "$(q "SELECT bemi.sync()")" t
 check "the \\u0000 record is stored as text" \
     "$(q "SELECT (after->>'j') || ' ' || (fallback->0->>'reason') FROM bemi.changes WHERE \"table\" = 'wide' AND primary_key = '6'")" \
     '{"a": "x\u0000y"} json_not_jsonb'
+fallback_seen "\\u0000" 'a record holds \\u0000'
 
 # The same three batches through bemi._store_batch on a copy: each one leaves the fast path.
 UPTO=$(q "SELECT pg_current_wal_flush_lsn()")

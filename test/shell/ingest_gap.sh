@@ -6,25 +6,12 @@
 # slot, and capture what follows.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
-
-PATH="$(bemi_pg_bindir):$PATH"
-export PATH
-work=${BEMI_TEST_TMPDIR:-$(mktemp -d /tmp/bemi-gap.XXXXXX)}
-root=$work/gap-cluster
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 holder=
-finish() {
-    [[ -n $holder ]] && kill "$holder" 2>/dev/null
-    bemi_cluster_stop
-}
-trap finish EXIT
-
-export BEMI_SHARED_PRELOAD=bemi
-export BEMI_TEST_EXTRA_CONF="max_slot_wal_keep_size = 1MB"
-bemi_own_cluster_start "$root"
+test_cleanup() { [[ -z $holder ]] || kill "$holder" 2>/dev/null; }
+bemi_own_test_cluster gap "max_slot_wal_keep_size = 1MB"
 
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 

@@ -10,11 +10,8 @@
 # counted against it, and it does not count other processes' work.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/worker.sh
-source "$here/../lib/worker.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/worker.sh"
 
 DB=bemi_idle_worker
 OTHER=bemi_idle_other
@@ -24,17 +21,9 @@ BOUND=5 # % of one CPU
 # Under test/sanitize.sh (BEMI_SANITIZE=1) bemi.so's code runs several times slower: a wider
 # bound, still far below a busy loop.
 [[ ${BEMI_SANITIZE:-0} == 1 ]] && BOUND=20
-cleanup() {
-    bemi_drop_capture_db "$DB" none
-    psql -X -q -c "DROP DATABASE IF EXISTS $OTHER" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-cleanup
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 
-bemi_new_capture_db "$DB"
-psql -X -q -c "CREATE DATABASE $OTHER" >/dev/null
+bemi_worker_test_dbs "$DB" "$OTHER"
 pgbench -i -q -s 1 "$OTHER" >"$BEMI_TEST_TMPDIR/pgbench-init.out" 2>&1 ||
     bemi_fail "pgbench -i: $(tail -n 5 "$BEMI_TEST_TMPDIR/pgbench-init.out")"
 [[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync before the run"

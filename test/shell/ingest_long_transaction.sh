@@ -11,29 +11,18 @@
 # capture goes on. Speed is not asserted here: bench/ingest_drain_bench.sh measures it.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/worker.sh
-source "$here/../lib/worker.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/worker.sh"
 
 DB=bemi_long_xact
 HOLD=bemi_long_xact_hold
 KEYS=1000       # rows of t
 PER_TXN=5       # changes per transaction: 200 transactions a round
 ROUNDS=6        # round 0 inserts every key, rounds 1..ROUNDS-1 update every key
-cleanup() {
-    bemi_open_xact_commit || true
-    bemi_drop_capture_db "$DB" none
-    psql -X -q -c "DROP DATABASE IF EXISTS $HOLD" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-cleanup
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+test_cleanup() { bemi_open_xact_commit; } # at exit, before the databases are dropped
 
-bemi_new_capture_db "$DB"
-psql -X -q -c "CREATE DATABASE $HOLD" >/dev/null
+bemi_worker_test_dbs "$DB" "$HOLD"
 SLOT=$(q "SELECT slot FROM bemi.status")
 q "CREATE TABLE t (k int PRIMARY KEY, v int NOT NULL); CREATE TABLE poke (i int)" >/dev/null
 # One round: every key changed once, PER_TXN keys per transaction, each committed on its own.

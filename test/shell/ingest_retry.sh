@@ -4,24 +4,15 @@
 # made; once the lock goes, every change is stored, exactly once.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_ingest_retry
 holder=
-cleanup() {
-    [[ -z $holder ]] || kill "$holder" 2>/dev/null || true
-    bemi_drop_capture_db "$DB" none
-}
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-bemi_drop_capture_db "$DB" none
-psql -X -q -c "CREATE DATABASE $DB" >/dev/null
+test_cleanup() { [[ -z $holder ]] || kill "$holder" 2>/dev/null; }
+bemi_capture_test "$DB"
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 
-q "CREATE EXTENSION bemi" >/dev/null
-[[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync after CREATE EXTENSION"
 q "CREATE TABLE public.r (id int PRIMARY KEY)" >/dev/null
 
 psql -X -q -d "$DB" -c "BEGIN" -c "LOCK TABLE bemi.changes IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(14)" \

@@ -10,20 +10,16 @@
 #     bemi.capture_history, without dropping the slot; capture then goes on.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_ingest_unstorable
-cleanup() {
-    psql -X -q -d "$DB" -c "DROP TRIGGER IF EXISTS refuse ON bemi.changes" >/dev/null 2>&1 || true
-    bemi_drop_capture_db "$DB" none
-    psql -X -q -c "DROP ROLE IF EXISTS bemi_unstorable_app" >/dev/null 2>&1 || true
+test_cleanup() { # before the database is dropped
+    psql -X -q -d "$DB" -c "DROP TRIGGER IF EXISTS refuse ON bemi.changes" >/dev/null 2>&1
+    psql -X -q -c "DROP ROLE IF EXISTS bemi_unstorable_app" >/dev/null 2>&1
 }
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-cleanup
-bemi_new_capture_db "$DB"
+test_cleanup || true
+bemi_capture_test "$DB"
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 slot_before=$(q "SELECT slot_name || ' ' || restart_lsn FROM pg_replication_slots WHERE database = current_database()")
 q "CREATE TABLE public.r (id int PRIMARY KEY, note text)" >/dev/null

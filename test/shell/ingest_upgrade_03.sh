@@ -8,22 +8,15 @@
 #    with effective_at and, for partitions, root_schema/root_table.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_ingest_upgrade_03
 writer_pid=
-cleanup() {
-    [[ -z $writer_pid ]] || kill "$writer_pid" 2>/dev/null || true
-    bemi_drop_capture_db "$DB" none
-}
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-cleanup
+test_cleanup() { [[ -z $writer_pid ]] || kill "$writer_pid" 2>/dev/null; }
+bemi_capture_test_db "$DB"
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 
-psql -X -q -c "CREATE DATABASE $DB" >/dev/null || bemi_fail "CREATE DATABASE"
 q "CREATE EXTENSION bemi VERSION '0.2'" >/dev/null
 [[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync after CREATE EXTENSION bemi VERSION '0.2'"
 [[ $(q "SELECT bemi.version()") == 0.2 ]] || bemi_fail "not at 0.2"

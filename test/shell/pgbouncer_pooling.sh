@@ -7,11 +7,10 @@
 # actor must name its own client's.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/pgbouncer.sh
-source "$here/../lib/pgbouncer.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/pgbouncer.sh"
 
 DB=bemi_pooling
 SLOT=pooling_slot
@@ -19,18 +18,9 @@ CLIENTS=${BEMI_POOL_CLIENTS:-6}
 TXNS=${BEMI_POOL_TXNS:-60}
 work=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
 
-cleanup() {
-    bemi_pgbouncer_stop "$work"
-    bemi_drop_capture_db "$DB" "$SLOT"
-}
-trap cleanup EXIT
-
-bemi_require_preload "every server connection must capture from its first statement"
-
-bemi_drop_capture_db "$DB" "$SLOT"
-psql -X -q -c "CREATE DATABASE $DB" >/dev/null
+test_cleanup() { bemi_pgbouncer_stop "$work"; }
+bemi_capture_test "$DB" "$SLOT" "every server connection must capture from its first statement"
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
-CREATE EXTENSION bemi;
 CREATE TABLE items (id serial PRIMARY KEY, client int NOT NULL, n int NOT NULL, server_pid int NOT NULL DEFAULT pg_backend_pid());
 SQL
 psql -X -q -d "$DB" -c "SELECT pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null

@@ -8,18 +8,13 @@
 # counted twice. The replay is written in SQL below.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_tt_backfill
 export PGDATABASE=postgres
 tmp=${BEMI_TEST_TMPDIR:-$(mktemp -d)}
-cleanup() { bemi_drop_capture_db "$DB" none; }
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker stores the captured changes"
-cleanup
-bemi_new_capture_db "$DB"
+bemi_capture_test "$DB" none "the ingestion worker stores the captured changes"
 export PGDATABASE=$DB
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 

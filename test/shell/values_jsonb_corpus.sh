@@ -11,17 +11,12 @@
 #     _bemi message carrying it gives the invalid-context marker instead of a stall.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_jsonb_corpus
 SLOT=bemi_jsonb_corpus_reader
-cleanup() { bemi_drop_capture_db "$DB" "$SLOT"; }
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-cleanup
-bemi_new_capture_db "$DB"
+bemi_capture_test "$DB" "$SLOT"
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 q "SELECT 1 FROM pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null
 

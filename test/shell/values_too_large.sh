@@ -8,17 +8,12 @@
 #     300 MiB as jsonb) are null with a too_large entry; the rest of their rows is exact.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_too_large
 SLOT=bemi_too_large_reader
-cleanup() { bemi_drop_capture_db "$DB" "$SLOT"; }
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker fills bemi.changes"
-cleanup
-bemi_new_capture_db "$DB"
+bemi_capture_test "$DB" "$SLOT"
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 q "SELECT 1 FROM pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null
 q "CREATE TABLE public.big (id int PRIMARY KEY, t text, j json, n int)" >/dev/null

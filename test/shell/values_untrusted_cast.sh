@@ -9,26 +9,18 @@
 #     used XID") does not stall capture: later changes are stored.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
-source "$here/../lib/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/cluster.sh"
 
 DB=bemi_untrusted_cast
 SLOT=bemi_untrusted_cast_reader
-cleanup() {
-    bemi_drop_capture_db "$DB" "$SLOT"
-    psql -X -q -c "DROP ROLE IF EXISTS bemi_attacker" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-bemi_require_preload "the ingestion worker decodes as the bootstrap superuser"
-cleanup
-psql -X -q -c "CREATE DATABASE $DB" >/dev/null
+test_cleanup() { psql -X -q -c "DROP ROLE IF EXISTS bemi_attacker" >/dev/null 2>&1; }
+bemi_capture_test "$DB" "$SLOT" "the ingestion worker decodes as the bootstrap superuser"
+test_cleanup || true
 psql -X -q -c "CREATE ROLE bemi_attacker LOGIN NOSUPERUSER" >/dev/null
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 as_attacker() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -U bemi_attacker -c "$1"; }
 
-q "CREATE EXTENSION bemi" >/dev/null
-[[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync after CREATE EXTENSION"
 q "GRANT CREATE ON SCHEMA public TO bemi_attacker" >/dev/null
 q "SELECT 1 FROM pg_create_logical_replication_slot('$SLOT', 'bemi')" >/dev/null
 

@@ -118,6 +118,14 @@ struct Store {
 
 Store S;
 
+// Why the batch is left to the SQL path (BatchOutcome::fallback_reason); also logged at DEBUG1.
+char fallback_reason[sizeof BatchOutcome::fallback_reason];
+
+void fall_back(const char *why) {
+    strlcpy(fallback_reason, why, sizeof fallback_reason);
+    ereport(DEBUG1, (errmsg("bemi: %s: the batch is stored by bemi._ingest", why)));
+}
+
 bool has_prefix(const char *data, int len, const char *prefix, size_t prefix_len) {
     return static_cast<size_t>(len) >= prefix_len && memcmp(data, prefix, prefix_len) == 0;
 }
@@ -467,7 +475,7 @@ bool fast_store(const char *slot, XLogRecPtr upto, XLogRecPtr stored_upto, Datum
     Commit *commits = nullptr;
     int ncommits = 0;
     if (!read_commits(stored_upto, seed, seed_null, &commits, &ncommits)) {
-        ereport(DEBUG1, (errmsg("bemi: a record holds \\u0000: the batch is stored by bemi._ingest")));
+        fall_back("a record holds \\u0000");
         return false;
     }
     // The last transaction stored: the largest commit end, as bemi._ingest picks it.
@@ -492,7 +500,7 @@ bool fast_store(const char *slot, XLogRecPtr upto, XLogRecPtr stored_upto, Datum
     open_executor(relid);
     const char *why = prepare_table(S.rel);
     if (why != nullptr) {
-        ereport(DEBUG1, (errmsg("bemi: %s: the batch is stored by bemi._ingest", why)));
+        fall_back(why);
         return false;
     }
     S.used = 0;
@@ -555,7 +563,7 @@ bool try_fast(const char *slot, XLogRecPtr upto, XLogRecPtr stored_upto, Datum s
     if (error != nullptr) {
         if (retry_later(error->sqlerrcode))
             ReThrowError(error);
-        ereport(DEBUG1, (errmsg("bemi: the batch's fast path failed, bemi._ingest stores it: %s", error->message)));
+        fall_back(psprintf("the fast path failed: %s", error->message));
         FreeErrorData(error);
     }
     return stored;
@@ -595,6 +603,7 @@ void sql_store(const char *slot, const char *origin, XLogRecPtr upto, const pg_u
 void store_batch(const char *slot, const char *origin, XLogRecPtr upto, const pg_uuid_t *capture,
                  BatchOutcome *outcome) {
     memset(outcome, 0, sizeof *outcome);
+    strlcpy(fallback_reason, "no capture or replication origin set up", sizeof fallback_reason);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "bemi: SPI_connect failed");
     // What the fast path needs and bemi._ingest reads first: the origin's progress (the end of
@@ -626,6 +635,7 @@ void store_batch(const char *slot, const char *origin, XLogRecPtr upto, const pg
             replorigin_session_origin_timestamp = result.last_committed_at;
         }
     } else {
+        strlcpy(outcome->fallback_reason, fallback_reason, sizeof outcome->fallback_reason);
         sql_store(slot, origin, upto, capture, outcome);
     }
     SPI_finish();

@@ -16,6 +16,7 @@ struct BatchOutcome {
     XLogRecPtr acknowledge;  // what the slot may be confirmed to once the transaction commits
     XLogRecPtr stalled_at;   // Invalid unless a transaction stalled (the SQL path only)
     bool fast;               // stored by the fast path (false: bemi._ingest stored it)
+    char fallback_reason[256]; // when not fast: why the fast path left the batch to bemi._ingest
     bool has_stall_error;
     char stall_error[512];
 };

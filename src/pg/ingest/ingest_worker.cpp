@@ -204,6 +204,23 @@ void publish_stall(XLogRecPtr position, const char *message) {
     LWLockRelease(shared->lock);
 }
 
+// After a store that stalled at the transaction committed at stalled_at (both paths: the
+// transactions before it are stored and acknowledged): logs it with the way out, shows it in
+// bemi.status, and fails the turn, so that the worker backs off and decodes again from the
+// slot. reason: the stall's error (bemi._ingest's stall_error), null if it gave none.
+Outcome report_stall(XLogRecPtr stalled_at, const char *reason) {
+    char stall_error[kErrorLength];
+    snprintf(stall_error, sizeof stall_error, "stalled at the transaction committed at %X/%X: %s",
+             lsn_hi(stalled_at), lsn_lo(stalled_at), reason != nullptr ? reason : "unknown error");
+    ereport(WARNING, (errmsg("bemi: %s", stall_error),
+                      errhint("Every transaction before it is stored. If the cause cannot be fixed, "
+                              "SELECT bemi.skip_transaction('%X/%X') skips it (recorded in bemi.capture_history).",
+                              lsn_hi(stalled_at), lsn_lo(stalled_at))));
+    publish_stall(stalled_at, stall_error);
+    W.ready = false;
+    return kFailed;
+}
+
 void publish_idle(TimestampTz now) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     W.entry->confirmed = W.confirmed;
@@ -224,6 +241,15 @@ void publish_batch(XLogRecPtr upto, bool caught_up, TimestampTz sampled_at, int6
     e->stalled_at = InvalidXLogRecPtr;
     e->wake_on_commit = false;
     set_state(e, WorkerState::kIngesting);
+    LWLockRelease(shared->lock);
+}
+
+// A batch that the fast path left to bemi._ingest, once its transaction has committed.
+void publish_fallback(const char *reason) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    W.entry->fast_path_fallbacks += 1;
+    strlcpy(W.entry->last_fallback, reason, sizeof W.entry->last_fallback);
+    W.entry->last_fallback_at = GetCurrentTimestamp();
     LWLockRelease(shared->lock);
 }
 
@@ -293,7 +319,28 @@ bool should_stop_for_pause(bool last_failed) {
 
 // ---------------------------------------------------------------- transactions and SPI
 
+// ReplicationSlotAcquire marks a process that holds a logical slot PROC_IN_LOGICAL_DECODING,
+// and GetSnapshotData leaves the transaction ids of such processes out of every snapshot
+// (ComputeXidHorizons their xmin): a walsender never has one. This process keeps its slot
+// between turns and runs transactions of its own meanwhile. With the flag on, another
+// session's snapshot takes the worker's running transaction for a finished one, finds it not
+// committed, and marks the rows it is inserting as aborted (HEAP_XMIN_INVALID; index scans
+// kill their entries): stored changes vanish for readers, for good once the page is written.
+// So each of the worker's transactions runs with the flag off; decoding, between
+// transactions, with it on. (Releasing the slot, on error too, clears it.)
+void set_logical_decoding_flag(bool on) {
+    LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+    if (on)
+        MyProc->statusFlags |= PROC_IN_LOGICAL_DECODING;
+    else
+        MyProc->statusFlags &= ~PROC_IN_LOGICAL_DECODING;
+    ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+    LWLockRelease(ProcArrayLock);
+}
+
 void begin() {
+    if (MyProc->statusFlags & PROC_IN_LOGICAL_DECODING)
+        set_logical_decoding_flag(false);
     // Whatever this transaction caches of the catalogs is not for decoding (replay_hooks.hpp).
     catalog_caches_need_reset = true;
     SetCurrentStatementStartTimestamp();
@@ -311,6 +358,8 @@ void finish() {
     CommitTransactionCommand();
     replorigin_session_origin_lsn = InvalidXLogRecPtr;
     replorigin_session_origin_timestamp = 0;
+    if (MyReplicationSlot != nullptr)
+        set_logical_decoding_flag(true);
 }
 
 // Runs a statement with up to 4 text/name/lsn parameters; errors propagate.
@@ -757,33 +806,20 @@ Outcome stream_turn(XLogRecPtr flush, TimestampTz now) {
     }
     BatchOutcome outcome;
     store_batch(W.slot, W.origin, end, has_capture ? &capture : nullptr, &outcome);
-    const int64 stored = outcome.inserted;
-    const XLogRecPtr acknowledge = outcome.acknowledge;
-    const XLogRecPtr stalled_at = outcome.stalled_at;
-    char stall_error[kErrorLength];
-    stall_error[0] = '\0';
-    if (stalled_at != InvalidXLogRecPtr)
-        snprintf(stall_error, sizeof stall_error, "stalled at the transaction committed at %X/%X: %s",
-                 lsn_hi(stalled_at), lsn_lo(stalled_at),
-                 outcome.has_stall_error ? outcome.stall_error : "unknown error");
     finish();
     decoded_batch_discard();
+    if (!outcome.fast)
+        publish_fallback(outcome.fallback_reason);
 
     // Acknowledge what the store committed.
-    if (acknowledge > W.confirmed)
-        confirm(acknowledge);
-    if (stalled_at != InvalidXLogRecPtr) {
+    if (outcome.acknowledge > W.confirmed)
+        confirm(outcome.acknowledge);
+    if (outcome.stalled_at != InvalidXLogRecPtr) {
         // The decoder is past the stalled transaction: start over from the slot.
         close_decoder();
-        ereport(WARNING, (errmsg("bemi: %s", stall_error),
-                          errhint("Every transaction before it is stored. If the cause cannot be fixed, "
-                                  "SELECT bemi.skip_transaction('%X/%X') skips it (recorded in bemi.capture_history).",
-                                  lsn_hi(stalled_at), lsn_lo(stalled_at))));
-        publish_stall(stalled_at, stall_error);
-        W.ready = false;
-        return kFailed;
+        return report_stall(outcome.stalled_at, outcome.has_stall_error ? outcome.stall_error : nullptr);
     }
-    publish_batch(end, reached, now, stored);
+    publish_batch(end, reached, now, outcome.inserted);
     return reached ? kBatch : kAgain;
 }
 
@@ -855,7 +891,8 @@ Outcome step() {
                          "replication slot missing");
             ereport(WARNING, (errmsg("bemi: replication slot \"%s\" is missing: changes after %X/%X are lost",
                                      W.slot, lsn_hi(gap_from), lsn_lo(gap_from)),
-                              errhint("The gap is recorded in bemi.capture_history. Do not drop bemi_* slots.")));
+                              errhint("The gap is recorded in bemi.capture_history. Do not drop %s* slots.",
+                                      names::kSlotPrefix)));
             latest = History::kStopped;
         }
         finish();
@@ -921,13 +958,11 @@ Outcome legacy_store(XLogRecPtr confirmed, XLogRecPtr flush, TimestampTz now) {
     const int64 stored = DatumGetInt64(column(1));
     const XLogRecPtr acknowledge = DatumGetLSN(column(2));
     const XLogRecPtr stalled_at = column_isnull(3) ? InvalidXLogRecPtr : DatumGetLSN(column(3));
-    char stall_error[kErrorLength];
-    stall_error[0] = '\0';
-    if (stalled_at != InvalidXLogRecPtr) {
-        char *reason = column_isnull(4) ? nullptr : TextDatumGetCString(column(4));
-        snprintf(stall_error, sizeof stall_error, "stalled at the transaction committed at %X/%X: %s",
-                 lsn_hi(stalled_at), lsn_lo(stalled_at), reason ? reason : "unknown error");
-    }
+    // (Copied out of the SPI result, which finish() frees.)
+    char stall_reason[kErrorLength];
+    const bool has_stall_reason = stalled_at != InvalidXLogRecPtr && !column_isnull(4);
+    if (has_stall_reason)
+        text_to_cstring_buffer(DatumGetTextPP(column(4)), stall_reason, sizeof stall_reason);
     finish();
 
     // txn 2: acknowledge what txn 1 stored.
@@ -940,15 +975,8 @@ Outcome legacy_store(XLogRecPtr confirmed, XLogRecPtr flush, TimestampTz now) {
         finish();
         W.confirmed = acknowledge;
     }
-    if (stalled_at != InvalidXLogRecPtr) {
-        ereport(WARNING, (errmsg("bemi: %s", stall_error),
-                          errhint("Every transaction before it is stored. If the cause cannot be fixed, "
-                                  "SELECT bemi.skip_transaction('%X/%X') skips it (recorded in bemi.capture_history).",
-                                  lsn_hi(stalled_at), lsn_lo(stalled_at))));
-        publish_stall(stalled_at, stall_error);
-        W.ready = false;
-        return kFailed;
-    }
+    if (stalled_at != InvalidXLogRecPtr)
+        return report_stall(stalled_at, has_stall_reason ? stall_reason : nullptr);
     publish_batch(upto, upto == flush, now, stored);
     return upto == flush ? kBatch : kAgain;
 }

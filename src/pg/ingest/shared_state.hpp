@@ -70,6 +70,11 @@ struct DatabaseEntry {
     // nor its marker row could store, last_error says why); invalid while nothing is stalled.
     // bemi.skip_transaction() skips exactly this transaction.
     XLogRecPtr stalled_at;
+    // Batches the fast path (batch_store.hpp) left to bemi._ingest since the server started,
+    // and why the last one was (a trigger on bemi.changes, a record it refused, ...).
+    uint64 fast_path_fallbacks;
+    char last_fallback[kErrorLength];
+    TimestampTz last_fallback_at;
 
     // DROP DATABASE, or CREATE DATABASE ... TEMPLATE this database, is running
     // (database_commands.cpp): while pause_count > 0 the launcher starts no worker, a worker

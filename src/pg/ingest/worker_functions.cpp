@@ -2,6 +2,7 @@
 //   bemi._request_worker()  the extension script asks for a worker, started when it commits
 //   bemi._worker_status()   this database's entry in shared memory (view bemi.status)
 //   bemi._worker_entries()  every database's entry (sql/0.3/70-worker-entries.sql)
+//   bemi._worker_fast_path() this database's batches left to bemi._ingest (sql/0.4/20-status.sql)
 //   bemi.sync(timeout)      waits until everything written before the call is in bemi.changes
 #include "pg/boundary.hpp"
 #include "pg/ingest/shared_state.hpp"
@@ -259,6 +260,32 @@ BEMI_FUNCTION(bemi_worker_status) {
     }
     HeapTuple tuple = heap_form_tuple(desc, values, nulls);
     PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+// One row: how often this database's worker left a batch to bemi._ingest since the server
+// started (0 without an entry), and why the last time (NULL if never).
+BEMI_FUNCTION(bemi_worker_fast_path) {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+        elog(ERROR, "bemi._worker_fast_path: return type must be a row type");
+    uint64 fallbacks = 0;
+    char reason[kErrorLength];
+    reason[0] = '\0';
+    TimestampTz at = 0;
+    if (shared != nullptr) {
+        LWLockAcquire(shared->lock, LW_SHARED);
+        const DatabaseEntry *e = find_entry(MyDatabaseId);
+        if (e != nullptr) {
+            fallbacks = e->fast_path_fallbacks;
+            strlcpy(reason, e->last_fallback, sizeof reason);
+            at = e->last_fallback_at;
+        }
+        LWLockRelease(shared->lock);
+    }
+    Datum values[3] = {Int64GetDatum(static_cast<int64>(fallbacks)), reason[0] ? CStringGetTextDatum(reason) : 0,
+                       TimestampTzGetDatum(at)};
+    bool nulls[3] = {false, reason[0] == '\0', at == 0};
+    return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
 }
 
 // One row per database in shared memory. The entries are copied under the lock at the first
