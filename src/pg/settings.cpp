@@ -15,6 +15,7 @@ bool capture_client_addr = false;
 int time_travel_wait = 5000;
 bool time_travel_backward = true;
 int time_travel_memory = 256 * 1024;
+char *partition_interval = nullptr;
 
 int test_fault = static_cast<int>(TestFault::kNone);
 
@@ -95,6 +96,10 @@ void define_settings() {
                             "Memory for the rows of one typed bemi.as_of answer before they spill to a temporary file.",
                             "work_mem is used when it is larger.", &time_travel_memory, 256 * 1024, 64, MAX_KILOBYTES,
                             PGC_USERSET, GUC_UNIT_KB, nullptr, nullptr, nullptr);
+    // Superuser-only: it shapes the audit trail's layout (bemi._partition_interval checks it).
+    DefineCustomStringVariable("bemi.partition_interval", "Width of the partitions of bemi.changes created from now on.",
+                               "A whole number of minutes dividing a day, or of days; bounds are aligned on UTC.",
+                               &partition_interval, "1 day", PGC_SUSET, 0, nullptr, nullptr, nullptr);
     reserve_guc_prefix("bemi");
 }
 

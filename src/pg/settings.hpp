@@ -25,6 +25,8 @@ extern bool time_travel_backward;
 // bemi.time_travel_memory (any role, kB, like work_mem): how much of a typed bemi.as_of answer
 // stays in memory before it spills to a temporary file; work_mem when that is larger.
 extern int time_travel_memory;
+// bemi.partition_interval (superuser): read by the SQL (bemi._partition_interval)
+extern char *partition_interval;
 
 // bemi.test_fault (superuser, off by default, for the test suite only): makes a background
 // worker raise an ERROR at a chosen point, so that its error recovery can be tested.
