@@ -169,6 +169,7 @@ DECLARE
     n_cap uuid; ncp int8;
     b record;
     x record;
+    hz record;
     names jsonb;
     segs jsonb;
     bent jsonb;
@@ -231,6 +232,10 @@ BEGIN
     END IF;
 
     -- (3) the baseline: the latest whose anchor is in the prefix
+    -- (0.4) and not before the horizon's anchor: a chain from an older one would cross changes
+    -- that retention dropped (stray rows below the horizon, in the default partition, do not
+    -- make it whole)
+    SELECT h.capture, h.commit_position, h.seq INTO hz FROM bemi.trail_horizon h ORDER BY h.horizon DESC LIMIT 1;
     SELECT bl.id, bl.snapshot, a.capture, a.commit_position AS acp, a.seq AS aseq, a.effective_at,
            a.columns, a.id AS entry
       INTO b
@@ -241,6 +246,7 @@ BEGIN
      WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
        AND (base_ts IS NULL OR a.effective_at <= base_ts)
        AND (base_id IS NULL OR bl.id = base_id)
+       AND (hz.capture IS NULL OR (a.capture, a.commit_position, a.seq) >= (hz.capture, hz.commit_position, hz.seq))  -- (0.4)
      ORDER BY a.capture DESC, a.commit_position DESC, a.seq DESC LIMIT 1;
     IF b.id IS NULL AND base_ts IS NOT NULL THEN
         SELECT bl.id, bl.snapshot, a.capture, a.commit_position AS acp, a.seq AS aseq, a.effective_at,
@@ -252,6 +258,7 @@ BEGIN
             ON a.id = bl.lineage
          WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
            AND (base_id IS NULL OR bl.id = base_id)
+           AND (hz.capture IS NULL OR (a.capture, a.commit_position, a.seq) >= (hz.capture, hz.commit_position, hz.seq))  -- (0.4)
          ORDER BY a.capture, a.commit_position, a.seq LIMIT 1;
     END IF;
     IF b.id IS NULL THEN

@@ -37,7 +37,7 @@ WorkerTransaction begin_transaction = nullptr;
 WorkerTransaction finish_transaction = nullptr;
 
 // In a transaction of its own: when guard (a statement returning one bool) is true, runs sql,
-// which returns one int4 or NULL. Returns the value, or -1 when there is none.
+// which returns at most one int4. Returns the value, or -1 when there is none (no row, NULL).
 int64 run_alone(const char *guard, const char *sql, int nargs, Oid *types, Datum *values) {
     begin_transaction();
     int64 result = -1;
@@ -46,12 +46,13 @@ int64 run_alone(const char *guard, const char *sql, int nargs, Oid *types, Datum
         elog(ERROR, "bemi: unexpected result of %s", guard);
     const Datum go = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
     if (!isnull && DatumGetBool(go)) {
-        if (SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 1) != SPI_OK_SELECT ||
-            SPI_processed != 1)
+        if (SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 1) != SPI_OK_SELECT)
             elog(ERROR, "bemi: unexpected result of %s", sql);
-        const Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-        if (!isnull)
-            result = DatumGetInt32(d);
+        if (SPI_processed == 1) {
+            const Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+            if (!isnull)
+                result = DatumGetInt32(d);
+        }
     }
     finish_transaction();
     return result;
@@ -72,13 +73,15 @@ void test_pause() {
     }
 }
 
-void retention_step() {
+// Step 1: the horizon retention asks for, with its baselines (nothing when it is not later than
+// the recorded one, or not possible yet).
+void advance_step() {
     Oid types[1] = {INT4OID};
     Datum values[1] = {Int32GetDatum(retention)};
     const int64 baselines = run_alone(
         "SELECT pg_catalog.to_regprocedure('bemi._retention_advance(pg_catalog.timestamptz)') IS NOT NULL",
-        "SELECT bemi._retention_advance(h) FROM bemi._retention_target($1 * pg_catalog.interval '1 second') h "
-        "UNION ALL SELECT NULL LIMIT 1",
+        "SELECT bemi._retention_advance(x.h) "
+        "FROM (SELECT bemi._retention_target($1 * pg_catalog.interval '1 second') AS h) x WHERE x.h IS NOT NULL",
         1, types, values);
     if (baselines >= 0) {
         ereport(LOG, (errmsg("bemi: retention recorded a new horizon of the stored history (%lld baselines)",
@@ -86,6 +89,10 @@ void retention_step() {
         if (test_fault_is(TestFault::kRetentionPauseAfterHorizon))
             test_pause();
     }
+}
+
+// Step 2, also when step 1 failed: the partitions below the recorded horizon.
+void drop_step() {
     const int64 dropped = run_alone(
         "SELECT pg_catalog.to_regprocedure('bemi._retention_drop()') IS NOT NULL",
         "SELECT bemi._retention_drop()", 0, nullptr, nullptr);
@@ -107,8 +114,9 @@ void retention_turn(MemoryContext cxt, SlotRelease release_slot, WorkerTransacti
         return;
     last_check = now;
     ErrorText error;
-    // The error is in the server log (recover_from_error reports it); the next check retries.
-    (void) run_recovering(cxt, &error, [] { retention_step(); }, release_slot);
+    // An error is in the server log (recover_from_error reports it); the next check retries.
+    (void) run_recovering(cxt, &error, [] { advance_step(); }, release_slot);
+    (void) run_recovering(cxt, &error, [] { drop_step(); }, release_slot);
     MemoryContextReset(cxt);
 }
 
