@@ -664,6 +664,32 @@ $$;
 COMMENT ON FUNCTION bemi._retention_drop() IS
     'Retention (ingestion worker): drops the partitions of bemi.changes below the recorded horizon, each under a short lock_timeout';
 
+-- (d) revert: a window reaching before the horizon is refused. bemi.revert asks
+-- bemi._revert_tables (sql/0.3/60-revert.sql) for the tables first; its 0.3 query, after the
+-- check. Selections without a window select the stored changes: a transaction is never split by
+-- the horizon (its rows share one effective_at), a context spanning it is reverted from it on.
+CREATE OR REPLACE FUNCTION bemi._revert_tables(transaction_ids pg_catalog.int8[], context pg_catalog.jsonb,
+                                               from_time pg_catalog.timestamptz, to_time pg_catalog.timestamptz)
+    RETURNS TABLE(schema pg_catalog.text, "table" pg_catalog.text, relid pg_catalog.oid, captures pg_catalog.int8)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF from_time IS NOT NULL AND isfinite(from_time) THEN
+        PERFORM bemi._tt_refuse_before_horizon(from_time, format('the start of the revert window (%s)', from_time));
+    END IF;
+    IF to_time IS NOT NULL AND isfinite(to_time) THEN
+        PERFORM bemi._tt_refuse_before_horizon(to_time, format('the end of the revert window (%s)', to_time));
+    END IF;
+    RETURN QUERY
+        SELECT min(s.schema), min(s."table"), s.relid, count(DISTINCT s.capture)
+          FROM bemi._revert_selected(_revert_tables.transaction_ids, _revert_tables.context,
+                                     _revert_tables.from_time, _revert_tables.to_time) s
+         GROUP BY s.relid, CASE WHEN s.relid IS NULL THEN s.schema || '.' || s."table" END
+         ORDER BY 1, 2;
+END
+$$;
+
 REVOKE EXECUTE ON FUNCTION
     bemi._trail_horizon(),
     bemi._tt_refuse_before_horizon(pg_catalog.timestamptz, pg_catalog.text),

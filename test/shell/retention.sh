@@ -15,8 +15,9 @@
 #      its answers stay the same, and the partitions go once it commits;
 #   3. after the drop: the answers of as_of (both paths), as_of_jsonb, versions, history and a
 #      revert's dry run equal those computed before the purge for instants >= H; no row of the
-#      trail was deleted (n_tup_del 0); instants before H are refused with a HINT naming
-#      bemi.retention; a role without superuser cannot change the setting or purge.
+#      trail was deleted (n_tup_del 0); instants before H (as_of, versions from before H, a
+#      revert window starting before H) are refused with a HINT naming bemi.retention;
+#   4. a role without superuser cannot change the setting or purge.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -238,6 +239,8 @@ c=$(q "SELECT extract(epoch FROM '$H'::timestamptz - '$B0'::timestamptz)::int")
 [[ $(revert_plan) == "$REVERT_BEFORE" ]] || bemi_fail "revert plan differs: $(revert_plan) / before: $REVERT_BEFORE"
 out=$(q "SELECT count(*) FROM bemi.versions(NULL::t, '$H'::timestamptz - interval '1 s')" 2>&1) || true
 [[ $out == *"is before the horizon"*"bemi.retention"* ]] || bemi_fail "versions from before H not refused: $out"
+out=$(q "SELECT count(*) FROM bemi.revert(from_time => '$H'::timestamptz - interval '1 s', dry_run => true)" 2>&1) || true
+[[ $out == *"the start of the revert window"*"is before the horizon"* ]] || bemi_fail "revert from before H not refused: $out"
 out=$(q "SELECT count(*) FROM bemi.as_of(NULL::t, '$H'::timestamptz - interval '1 ms')" 2>&1) || true
 [[ $out == *"HINT:"*"bemi.retention"* ]] || bemi_fail "the refusal's HINT does not name bemi.retention: $out"
 echo "ok: after the drop, every answer >= H unchanged (as_of both paths, as_of_jsonb, versions, history, revert plan),"
