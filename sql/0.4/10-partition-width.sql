@@ -37,7 +37,7 @@ AS $$
 $$;
 
 -- A partition's name, from its lower bound in UTC: changes_pYYYYMMDD, with _HH24MI when it
--- does not start at midnight.
+-- does not start at midnight (bemi._partition_interval allows only whole minutes).
 CREATE FUNCTION bemi._partition_name(lower pg_catalog.timestamptz)
     RETURNS pg_catalog.name
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -45,7 +45,7 @@ CREATE FUNCTION bemi._partition_name(lower pg_catalog.timestamptz)
 AS $$
     SELECT ('changes_p' || CASE WHEN (lower AT TIME ZONE 'UTC')::time = '00:00'
                                 THEN to_char(lower AT TIME ZONE 'UTC', 'YYYYMMDD')
-                                ELSE to_char(lower AT TIME ZONE 'UTC', 'YYYYMMDD"_"HH24MISS') END)::name
+                                ELSE to_char(lower AT TIME ZONE 'UTC', 'YYYYMMDD"_"HH24MI') END)::name
 $$;
 
 REVOKE EXECUTE ON FUNCTION

@@ -5,27 +5,34 @@
 -- partition, FROM (MINVALUE) TO (the first partition boundary after its largest effective_at):
 -- its rows stay where they are, nothing is copied, and nothing is recorded as a change. Only
 -- rows written by hand (effective_at NULL, which no range partition can hold) move, into the
--- default partition; the session's transaction then carries a replication origin that the
--- decoder skips (bemi.restoring, as a restore does), so the move is not recorded either.
+-- default partition, without being recorded (section c).
 -- CREATE EXTENSION runs the same steps on an empty 0.3 table, which is dropped instead.
 --
--- Unique keys of a partitioned table must contain the partition key: the identity becomes
--- UNIQUE NULLS NOT DISTINCT (capture, commit_position, seq, effective_at) under its old name,
--- and id, still GENERATED ALWAYS AS IDENTITY (a new sequence continuing the old one's values),
--- is UNIQUE (id, effective_at), no longer the primary key (effective_at may be NULL). Every
--- other index of 0.3 is created on the parent under its own name; attaching the old table
--- adopts its equal indexes instead of building them again. The view and the function that
--- were bound to the old table's row type (bemi.transactions, bemi.diff(bemi.changes)) are
--- created again from their own definitions, with their comments and privileges.
+-- Indexes live on the partitions, not on the parent: each partition has 0.3's set of indexes
+-- (bemi._partition_indexes, 40-ensure-partitions.sql), its unique keys included: the primary
+-- key (id) and the identity UNIQUE NULLS NOT DISTINCT (capture, commit_position, seq), which
+-- need not contain the partition key because they are not the parent's. Why not partitioned
+-- indexes on the parent: bemi.changes is an extension member, so pg_dump dumps neither it nor
+-- its indexes, but it dumps every partition the worker created with its indexes; at restore,
+-- attaching such a partition to the parent that CREATE EXTENSION made would create the
+-- parent's indexes on it, and the dump's own CREATE INDEX of the same names would then fail
+-- (checked: test/shell/ingest_restore.sh). id stays GENERATED ALWAYS AS IDENTITY, on the
+-- parent (a new sequence continuing the old one's values). The old table keeps its indexes,
+-- so the upgrade builds none. The view and the function that were bound to the old table's
+-- row type (bemi.transactions, bemi.diff(bemi.changes)) are created again from their own
+-- definitions, with their comments and privileges.
 --
 -- Locks: bemi.changes is held ACCESS EXCLUSIVE from the rename to the commit; the worker's
 -- batches wait for it (lock_timeout, then a retry), readers too. The attach scans the old
--- table once and builds the two new unique indexes on it.
+-- table once (to check its rows fit the partition's range).
 
 -- (a) What is bound to the old table: saved before the rename ------------------------------
 
--- (An unlogged table is not decoded; dropped at the end.)
-CREATE UNLOGGED TABLE bemi._upgrade_04_saved AS
+-- (An unlogged table: not decoded; dropped at the end. Not CREATE TABLE AS, whose start the
+-- lineage's event trigger records.)
+CREATE UNLOGGED TABLE bemi._upgrade_04_saved (kind pg_catalog.text, definition pg_catalog.text,
+                                              comment pg_catalog.text, column_comments pg_catalog.text[]);
+INSERT INTO bemi._upgrade_04_saved
 SELECT 'function' AS kind, pg_catalog.pg_get_functiondef(p.oid) AS definition,
        pg_catalog.obj_description(p.oid, 'pg_proc') AS comment, NULL::pg_catalog.text[] AS column_comments
   FROM pg_catalog.pg_proc p
@@ -38,12 +45,7 @@ SELECT 'view', pg_catalog.pg_get_viewdef('bemi.transactions'::pg_catalog.regclas
               WHERE a.attrelid OPERATOR(pg_catalog.=) 'bemi.transactions'::pg_catalog.regclass
                 AND a.attnum OPERATOR(pg_catalog.>) 0
               ORDER BY a.attnum)
-UNION ALL
--- indexes other than the two unique keys, to create on the parent under the same names
-SELECT 'index', pg_catalog.pg_get_indexdef(i.indexrelid), NULL, NULL
-  FROM pg_catalog.pg_index i
- WHERE i.indrelid OPERATOR(pg_catalog.=) 'bemi.changes'::pg_catalog.regclass
-   AND NOT i.indisunique;
+;
 
 DROP VIEW bemi.transactions;
 DROP FUNCTION bemi.diff(bemi.changes);
@@ -56,16 +58,13 @@ DECLARE
     sequence_state record;
 BEGIN
     ALTER TABLE bemi.changes RENAME TO changes_0_3;
-    -- Index names are relation names: freed for the parent's (CHECK constraints keep theirs,
+    -- Its indexes named after it, as the partitions' are (CHECK constraints keep their names,
     -- which attaching requires).
     FOR idx IN SELECT c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
                 WHERE i.indrelid OPERATOR(pg_catalog.=) 'bemi.changes_0_3'::pg_catalog.regclass LOOP
         EXECUTE pg_catalog.format('ALTER INDEX bemi.%I RENAME TO %I', idx.relname,
                                   pg_catalog.regexp_replace(idx.relname, '^changes_', 'changes_0_3_'));
     END LOOP;
-    -- The keys the parent's replace (its keys contain them plus effective_at).
-    ALTER TABLE bemi.changes_0_3 DROP CONSTRAINT changes_0_3_pkey,
-                                 DROP CONSTRAINT changes_0_3_capture_commit_position_seq_key;
     -- The identity moves to the parent: a new sequence, from where the old one was.
     SELECT s.last_value, s.is_called INTO sequence_state FROM bemi.changes_id_seq s;
     -- (Out of the extension first: that also takes it off the extension's list of tables to dump.)
@@ -81,65 +80,66 @@ BEGIN
 END
 $$;
 
--- A genuine duplicate (the same capture delivering the same commit again, with the same
--- effective_at) is recognised by this key (docs/ingestion.md, "Why nothing is lost or stored
--- twice"); a change of another capture can never collide with it.
-ALTER TABLE bemi.changes
-    ADD CONSTRAINT changes_capture_commit_position_seq_key
-        UNIQUE NULLS NOT DISTINCT (capture, commit_position, seq, effective_at),
-    ADD CONSTRAINT changes_id_key UNIQUE (id, effective_at);
 ALTER TABLE bemi.changes REPLICA IDENTITY FULL;
 COMMENT ON TABLE bemi.changes IS
     'Audit trail: one row per captured row change, filled by the bemi worker (docs/record-format.md); partitioned by effective_at (docs/ingestion.md)';
 COMMENT ON COLUMN bemi.changes.id IS
-    'Insertion order in this table (not commit order: use commit_position, seq); unique with effective_at';
+    'Insertion order in this table (not commit order: use commit_position, seq); unique';
+
+-- (c) The rows written by hand, and the default partition ------------------------------------
+
+-- Rows written by hand (effective_at NULL) cannot be in a range partition: they go to the
+-- default partition, which holds nothing else and is never purged. Moving them must not be
+-- recorded (bemi.changes is captured, REPLICA IDENTITY FULL): rows written into an unlogged
+-- table write no WAL, and ALTER TABLE ... SET LOGGED copies them into a new heap by a table
+-- rewrite, which logical decoding skips. So the default partition is built that way and
+-- attached; and when there were such rows, the old table is rebuilt the same way without them
+-- (a copy of the whole trail, once: a DELETE would be recorded).
 DO $$
 DECLARE
-    idx record;
+    hand_rows pg_catalog.bool := EXISTS (SELECT FROM bemi.changes_0_3 c WHERE c.effective_at IS NULL);
 BEGIN
-    FOR idx IN SELECT s.definition FROM bemi._upgrade_04_saved s WHERE s.kind OPERATOR(pg_catalog.=) 'index' LOOP
-        EXECUTE idx.definition;  -- "... ON bemi.changes ...": the parent now
-    END LOOP;
+    CREATE UNLOGGED TABLE bemi.changes_default (LIKE bemi.changes INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+    INSERT INTO bemi.changes_default SELECT * FROM bemi.changes_0_3 c WHERE c.effective_at IS NULL;
+    ALTER TABLE bemi.changes_default SET LOGGED;
+    IF hand_rows THEN
+        CREATE UNLOGGED TABLE bemi.changes_0_3_kept (LIKE bemi.changes_0_3 INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+        INSERT INTO bemi.changes_0_3_kept SELECT * FROM bemi.changes_0_3 c WHERE c.effective_at IS NOT NULL;
+        ALTER TABLE bemi.changes_0_3_kept SET LOGGED;
+        ALTER EXTENSION bemi DROP TABLE bemi.changes_0_3;
+        DROP TABLE bemi.changes_0_3;
+        ALTER TABLE bemi.changes_0_3_kept RENAME TO changes_0_3;
+        PERFORM bemi._partition_indexes('bemi.changes_0_3');
+        ALTER TABLE bemi.changes_0_3 REPLICA IDENTITY FULL;
+    END IF;
 END
 $$;
-
--- (c) The default partition ------------------------------------------------------------------
-
--- Rows written by hand, never purged. Its CHECK lets PostgreSQL skip
--- scanning it when a partition is created (no row of it can fall in a range), and keeps the
--- worker's rows out of it: a row whose partition is missing fails instead of landing here.
-CREATE TABLE bemi.changes_default PARTITION OF bemi.changes
-    (CONSTRAINT changes_default_effective_at_check CHECK (effective_at IS NULL)) DEFAULT;
+-- Its CHECK keeps the worker's rows out (a row whose partition is missing fails instead of
+-- landing here), and lets PostgreSQL skip scanning it when a partition is created (no row of
+-- it can fall in a range).
+ALTER TABLE bemi.changes_default
+    ADD CONSTRAINT changes_default_effective_at_check CHECK (effective_at IS NULL);
+SELECT bemi._partition_indexes('bemi.changes_default');
 ALTER TABLE bemi.changes_default REPLICA IDENTITY FULL;
+ALTER TABLE bemi.changes ATTACH PARTITION bemi.changes_default DEFAULT;
 COMMENT ON TABLE bemi.changes_default IS
     'bemi.changes rows written by hand (effective_at NULL); never purged';
 
--- (d) The old rows ----------------------------------------------------------------------------
+-- (d) The trail stored before 0.4: one partition ------------------------------------------------
 
 DO $$
 DECLARE
-    newest pg_catalog.timestamptz;
+    newest pg_catalog.timestamptz := (SELECT pg_catalog.max(c.effective_at) FROM bemi.changes_0_3 c);
 BEGIN
-    IF EXISTS (SELECT FROM bemi.changes_0_3 c WHERE c.effective_at IS NULL) THEN
-        -- Rows written by hand move to the default partition, not recorded: from the next
-        -- statement on, this transaction carries a replication origin the decoder skips
-        -- (src/pg/capture/restore_session.cpp). The rest of ALTER EXTENSION's transaction is
-        -- then not recorded either.
-        PERFORM pg_catalog.set_config('bemi.restoring', 'on', true);
-        INSERT INTO bemi.changes_default OVERRIDING SYSTEM VALUE
-        SELECT * FROM bemi.changes_0_3 c WHERE c.effective_at IS NULL;
-        DELETE FROM bemi.changes_0_3 c WHERE c.effective_at IS NULL;
-    END IF;
-    newest := (SELECT pg_catalog.max(c.effective_at) FROM bemi.changes_0_3 c);
+    -- An ordinary table from now on, like the partitions the worker creates: pg_dump dumps its
+    -- definition and its rows (an extension member's rows it would dump, but a restore would
+    -- have no table to put them in: CREATE EXTENSION creates no such partition).
+    ALTER EXTENSION bemi DROP TABLE bemi.changes_0_3;
     IF newest IS NULL THEN
         DROP TABLE bemi.changes_0_3;   -- CREATE EXTENSION, or a trail of hand-written rows only
     ELSE
         EXECUTE pg_catalog.format('ALTER TABLE bemi.changes ATTACH PARTITION bemi.changes_0_3 FOR VALUES FROM (MINVALUE) TO (%L)',
                                   (bemi._partition_bounds(newest)).upper);
-        -- An ordinary table from now on, like the partitions the worker creates: pg_dump dumps
-        -- its definition and its rows (an extension member's rows it would dump, but a restore
-        -- would have no table to put them in: CREATE EXTENSION creates no such partition).
-        ALTER EXTENSION bemi DROP TABLE bemi.changes_0_3;
         -- Read through bemi.changes only.
         REVOKE ALL ON TABLE bemi.changes_0_3 FROM bemi_reader, PUBLIC;
         COMMENT ON TABLE bemi.changes_0_3 IS

@@ -30,6 +30,7 @@ BEGIN
     EXECUTE format('CREATE TABLE bemi.%I PARTITION OF bemi.changes FOR VALUES FROM (%L) TO (%L)',
                    bemi._partition_name(lower), lower, upper);
     created := format('bemi.%I', bemi._partition_name(lower))::regclass;
+    PERFORM bemi._partition_indexes(created);
     -- Complete "before" images of a superuser's UPDATE or DELETE, as on the parent (it does not
     -- cascade). Nothing for PUBLIC (a new table grants nothing): bemi_reader reads bemi.changes.
     EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', created);
@@ -66,8 +67,9 @@ BEGIN
     END IF;
     wanted := wanted || ARRAY(SELECT t FROM unnest(committed_at || upto) t
                                WHERE t IS NOT NULL AND (seed IS NULL OR t > seed));
-    -- one instant per aligned partition
-    FOR at IN SELECT min(w) FROM unnest(wanted) w GROUP BY (bemi._partition_bounds(w)).lower LOOP
+    -- one instant per aligned partition (an infinite seed, which only a watermark edited by hand
+    -- can hold, has none: the batch's rows then take their commit times)
+    FOR at IN SELECT min(w) FROM unnest(wanted) w WHERE isfinite(w) GROUP BY (bemi._partition_bounds(w)).lower LOOP
         PERFORM bemi._create_partition(at);
     END LOOP;
     created := (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = 'bemi.changes'::regclass) - before;

@@ -90,4 +90,15 @@ inline bool database_owned_by(Oid database, Oid role) {
 #endif
 }
 
+// The map from a partitioned table's columns to one of its partitions' (NULL when they are
+// laid out alike). PostgreSQL 16 builds it on demand (ExecGetRootToChildMap).
+inline TupleConversionMap *root_to_partition_map(ResultRelInfo *leaf, EState *estate) {
+#if PG_VERSION_NUM >= 160000
+    return ExecGetRootToChildMap(leaf, estate);
+#else
+    (void) estate;
+    return leaf->ri_RootToPartitionMap;
+#endif
+}
+
 } // namespace bemi_pg

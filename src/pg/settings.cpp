@@ -16,6 +16,7 @@ int time_travel_wait = 5000;
 bool time_travel_backward = true;
 int time_travel_memory = 256 * 1024;
 int retention = 0;
+char *partition_interval = nullptr;
 
 int test_fault = static_cast<int>(TestFault::kNone);
 
@@ -104,6 +105,10 @@ void define_settings() {
                             "0 keeps history forever. Time travel refuses instants before the horizon "
                             "(docs/time-travel.md, \"Retention\").",
                             &retention, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    // Superuser-only: it shapes the audit trail's layout (bemi._partition_interval checks it).
+    DefineCustomStringVariable("bemi.partition_interval", "Width of the partitions of bemi.changes created from now on.",
+                               "A whole number of minutes dividing a day, or of days; bounds are aligned on UTC.",
+                               &partition_interval, "1 day", PGC_SUSET, 0, nullptr, nullptr, nullptr);
     reserve_guc_prefix("bemi");
 }
 

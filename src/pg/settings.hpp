@@ -25,6 +25,8 @@ extern bool time_travel_backward;
 // bemi.time_travel_memory (any role, kB, like work_mem): how much of a typed bemi.as_of answer
 // stays in memory before it spills to a temporary file; work_mem when that is larger.
 extern int time_travel_memory;
+// bemi.partition_interval (superuser): read by the SQL (bemi._partition_interval)
+extern char *partition_interval;
 
 // bemi.retention (superuser, server-wide, seconds; 0: keep forever): the ingestion worker drops
 // the partitions of bemi.changes older than this (src/pg/ingest/retention.cpp).

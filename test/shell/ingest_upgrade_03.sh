@@ -11,11 +11,12 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
 source "$here/../lib/cluster.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/upgrade.sh
+source "$here/../lib/upgrade.sh"
 
 DB=bemi_ingest_upgrade_03
-writer_pid=
 cleanup() {
-    [[ -z $writer_pid ]] || kill "$writer_pid" 2>/dev/null || true
+    bemi_upgrade_writer_stop
     bemi_drop_capture_db "$DB" none
 }
 trap cleanup EXIT
@@ -23,17 +24,9 @@ bemi_require_preload "the ingestion worker fills bemi.changes"
 cleanup
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 
-psql -X -q -c "CREATE DATABASE $DB" >/dev/null || bemi_fail "CREATE DATABASE"
-q "CREATE EXTENSION bemi VERSION '0.2'" >/dev/null
-[[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync after CREATE EXTENSION bemi VERSION '0.2'"
-[[ $(q "SELECT bemi.version()") == 0.2 ]] || bemi_fail "not at 0.2"
-
+bemi_upgrade_db "$DB" 0.2
 # Changes under 0.2: a plain table, a partitioned one, transactions of several rows.
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
-CREATE TABLE public.t (id int PRIMARY KEY, note text);
-CREATE TABLE public.p (id int PRIMARY KEY, v int) PARTITION BY RANGE (id);
-CREATE TABLE public.p_low PARTITION OF public.p FOR VALUES FROM (MINVALUE) TO (1000);
-CREATE TABLE public.p_high PARTITION OF public.p FOR VALUES FROM (1000) TO (MAXVALUE);
 INSERT INTO public.t SELECT g, 'old' FROM generate_series(1, 10) g;
 BEGIN;
 INSERT INTO public.p VALUES (1, 1), (2000, 2);
@@ -63,15 +56,7 @@ last_old_id=$(q "SELECT max(id) FROM bemi.changes")
 
 # A writer through the upgrade: single-row transactions, each numbered.
 n_writes=400
-(
-    for i in $(seq 1 $n_writes); do
-        echo "INSERT INTO public.t VALUES ($((1000 + i)), 'during');"
-        [[ $((i % 3)) -ne 0 ]] || echo "INSERT INTO public.p VALUES ($((5000 + i)), $i);"
-        echo "SELECT pg_sleep(0.004);"
-    done
-) >"${BEMI_TEST_TMPDIR:-/tmp}/upgrade_03_writes.sql"
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -f "${BEMI_TEST_TMPDIR:-/tmp}/upgrade_03_writes.sql" >/dev/null &
-writer_pid=$!
+bemi_upgrade_writer_start "$DB" $n_writes "${BEMI_TEST_TMPDIR:-/tmp}/upgrade_03_writes.sql"
 sleep 0.3
 start=$(date +%s%N)
 # Checked in the upgrade's transaction, before any batch of 0.3 moved it (the worker waits for
@@ -87,8 +72,7 @@ seeded=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "BEGIN" -c "ALTER EXTEN
 [[ $seeded == "1 true" ]] || bemi_fail "the watermark the upgrade seeds: $seeded"
 echo "upgrade took $(( ($(date +%s%N) - start) / 1000000 )) ms"
 upgraded_at=$(q "SELECT clock_timestamp()")
-wait "$writer_pid" || bemi_fail "the writer failed"
-writer_pid=
+bemi_upgrade_writer_wait
 [[ $(q "SELECT extversion FROM pg_extension WHERE extname = 'bemi'") == 0.3 ]] || bemi_fail "not at 0.3"
 [[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync after the upgrade"
 

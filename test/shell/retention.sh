@@ -76,7 +76,10 @@ q "CREATE TABLE t (k int PRIMARY KEY, v text NOT NULL);
 
 ahead=$(q "SELECT count(*) FROM bemi._trail_partitions() WHERE lower > now()")
 ((ahead >= 30)) || bemi_fail "partitions ahead: $ahead"
-echo "ok: $ahead partitions of bemi.changes ahead of now, from $B0"
+# the worker's own, created ahead (bemi.partition_interval) after the test's
+worker_ahead=$(q "SELECT count(*) FROM bemi._trail_partitions() WHERE lower > now() AND partition::text NOT LIKE 'bemi.changes_rt%'")
+((worker_ahead >= 1)) || bemi_fail "the worker created no partition ahead: $(q "SELECT string_agg(partition::text, ' ') FROM bemi._trail_partitions()")"
+echo "ok: $ahead partitions of bemi.changes ahead of now ($worker_ahead of them the worker's), the test's from $B0"
 wait_for 15 "SELECT now() > '$B0'::timestamptz + interval '0.5 s'" || bemi_fail "the clock did not reach $B0"
 
 # Four rounds, one per partition. u keeps REPLICA IDENTITY DEFAULT: its UPDATEs carry no before

@@ -8,6 +8,13 @@
 // and the executor's constraint and index routines. Its rows are the SQL path's, value for
 // value (test/shell/ingest_fast_path.sh compares them).
 //
+// bemi.changes is partitioned by effective_at (0.4): each row goes to its leaf partition as
+// COPY FROM routes rows (ExecFindPartition). A batch's rows come in commit order, effective_at
+// never decreasing, so they arrive in runs per partition: the buffer holds one partition's rows
+// and is flushed when the next row belongs to another. A row that would land in the default
+// partition although it has an effective_at (its partition is missing: the worker creates
+// partitions before it stores a batch) fails the batch with an error the worker retries.
+//
 // It runs in a subtransaction. Anything unusual — a table with triggers, rules, row-level
 // security or columns it does not know, a record with \u0000 (the SQL path converts those
 // with bemi._record_jsonb), any ERROR at all (a record jsonb refuses, a row the table refuses,
@@ -19,11 +26,14 @@
 #include "pg/ingest/batch_store.hpp"
 
 #include "pg/boundary.hpp"
+#include "pg/compat.hpp"
 #include "pg/ingest/decoded_batch.hpp"
 
 extern "C" {
 #include "access/tableam.h"
 #include "catalog/pg_am_d.h"
+#include "executor/execPartition.h"
+#include "nodes/execnodes.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "optimizer/optimizer.h"
@@ -100,10 +110,18 @@ struct Store {
     MemoryContext parse_cxt; // one record's text and parsed jsonb (reset per record)
     MemoryContext rows_cxt;  // the values of the buffered rows (reset per flush)
     BatchReader *reader;
-    Relation rel;
+    Relation rel;            // bemi.changes (partitioned, or a plain table before 0.4's SQL)
     EState *estate;
     ResultRelInfo *rri;
     CommandId cid;
+    // Routing (partitioned bemi.changes only; else proute is nullptr and leaf is rri).
+    ModifyTableState *mtstate;
+    PartitionTupleRouting *proute;
+    Oid default_partition;       // InvalidOid when none
+    TupleTableSlot *root_slot;   // a row as bemi.changes has it, before routing
+    ResultRelInfo *leaf;         // where the buffered rows go
+    bool routed_null;            // the effective_at leaf was found for (cache)
+    TimestampTz routed_at;
     AttrNumber attnum[kColumns]; // 1-based
     int ndefaults;
     AttrNumber *default_att;     // columns the table fills: their default expression
@@ -211,9 +229,9 @@ Datum unchanged_toast(Datum record, bool *isnull) {
 // columns it sets and prepares the defaults of the others.
 const char *prepare_table(Relation rel) {
     const Form_pg_class form = rel->rd_rel;
-    if (form->relkind != RELKIND_RELATION)
-        return "bemi.changes is not a plain table";
-    if (form->relam != HEAP_TABLE_AM_OID)
+    if (form->relkind != RELKIND_RELATION && form->relkind != RELKIND_PARTITIONED_TABLE)
+        return "bemi.changes is neither a plain nor a partitioned table";
+    if (form->relkind == RELKIND_RELATION && form->relam != HEAP_TABLE_AM_OID)
         return "bemi.changes does not use the heap access method";
     if (rel->trigdesc != nullptr)
         return "bemi.changes has triggers";
@@ -260,27 +278,60 @@ const char *prepare_table(Relation rel) {
     return nullptr;
 }
 
-// The executor state an INSERT into bemi.changes would have (as COPY FROM sets it up).
+// The executor state an INSERT into bemi.changes would have (as COPY FROM sets it up), with
+// tuple routing when it is partitioned.
 void open_executor(Oid relid) {
     S.estate = CreateExecutorState();
     RangeTblEntry *rte = makeNode(RangeTblEntry);
     rte->rtekind = RTE_RELATION;
     rte->relid = relid;
-    rte->relkind = RELKIND_RELATION;
+    rte->relkind = get_rel_relkind(relid);
     rte->rellockmode = RowExclusiveLock;
     rte->requiredPerms = ACL_INSERT;
     ExecInitRangeTable(S.estate, list_make1(rte));
     S.rri = makeNode(ResultRelInfo);
     ExecInitResultRelation(S.estate, S.rri, 1);
-    ExecOpenIndices(S.rri, false);
     S.rel = S.rri->ri_RelationDesc;
     S.cid = GetCurrentCommandId(true);
     S.estate->es_output_cid = S.cid;
     for (int i = 0; i < kBufferRows; ++i)
         S.slots[i] = nullptr;
+    S.mtstate = nullptr;
+    S.proute = nullptr;
+    S.default_partition = InvalidOid;
+    S.leaf = S.rri;
+    if (S.rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE) {
+        // As COPY FROM: a ModifyTableState without a plan, for ExecFindPartition.
+        S.mtstate = makeNode(ModifyTableState);
+        S.mtstate->ps.plan = nullptr;
+        S.mtstate->ps.state = S.estate;
+        S.mtstate->operation = CMD_INSERT;
+        S.mtstate->mt_nrels = 1;
+        S.mtstate->resultRelInfo = S.rri;
+        S.mtstate->rootResultRelInfo = S.rri;
+        S.proute = ExecSetupPartitionTupleRouting(S.estate, S.rel);
+        S.default_partition = get_default_partition_oid(relid);
+        S.leaf = nullptr;
+    } else {
+        ExecOpenIndices(S.rri, false);
+    }
+    const MemoryContext old = MemoryContextSwitchTo(S.estate->es_query_cxt);
+    S.root_slot = table_slot_create(S.rel, &S.estate->es_tupleTable);
+    MemoryContextSwitchTo(old);
+}
+
+// The buffer's slots belong to one partition (its tuple descriptor): dropped when it changes.
+void drop_buffer_slots() {
+    for (int i = 0; i < kBufferRows && S.slots[i] != nullptr; ++i) {
+        ExecDropSingleTupleTableSlot(S.slots[i]);
+        S.slots[i] = nullptr;
+    }
 }
 
 void close_executor() {
+    drop_buffer_slots();
+    if (S.proute != nullptr)
+        ExecCleanupTupleRouting(S.mtstate, S.proute);
     ExecResetTupleTable(S.estate->es_tupleTable, false);
     ExecCloseResultRelations(S.estate);
     ExecCloseRangeTableRelations(S.estate);
@@ -293,9 +344,9 @@ void flush() {
     if (S.used == 0)
         return;
     const MemoryContext old = MemoryContextSwitchTo(GetPerTupleMemoryContext(S.estate));
-    table_multi_insert(S.rel, S.slots, S.used, S.cid, 0, nullptr);
+    table_multi_insert(S.leaf->ri_RelationDesc, S.slots, S.used, S.cid, 0, nullptr);
     for (int i = 0; i < S.used; ++i) {
-        (void) ExecInsertIndexTuples(S.rri, S.slots[i], S.estate, false, false, nullptr, NIL);
+        (void) ExecInsertIndexTuples(S.leaf, S.slots[i], S.estate, false, false, nullptr, NIL);
         ExecClearTuple(S.slots[i]);
     }
     MemoryContextSwitchTo(old);
@@ -306,32 +357,84 @@ void flush() {
     S.buffered_bytes = 0;
 }
 
+// The partition of the rows of commit, found again only when effective_at changes (routing
+// reads only the partition key). Called before the row's values are made: moving to another
+// partition flushes the buffer, which frees the buffered rows' values (rows_cxt).
+void route_commit(const Commit *commit) {
+    if (S.proute == nullptr)
+        return;
+    const bool at_null = commit->effective_null;
+    const TimestampTz at = commit->effective_at;
+    if (S.leaf != nullptr && at_null == S.routed_null && at == S.routed_at)
+        return;
+    TupleTableSlot *root = S.root_slot;
+    ExecClearTuple(root);
+    for (int i = 0; i < root->tts_tupleDescriptor->natts; ++i) {
+        root->tts_values[i] = 0;
+        root->tts_isnull[i] = true;
+    }
+    root->tts_values[S.attnum[kEffectiveAt] - 1] = TimestampTzGetDatum(at);
+    root->tts_isnull[S.attnum[kEffectiveAt] - 1] = at_null;
+    ExecStoreVirtualTuple(root);
+    ResultRelInfo *leaf = ExecFindPartition(S.mtstate, S.rri, S.proute, root, S.estate);
+    S.routed_null = at_null;
+    S.routed_at = at;
+    if (leaf == S.leaf)
+        return;
+    flush();
+    drop_buffer_slots();
+    const Relation rel = leaf->ri_RelationDesc;
+    if (!at_null && RelationGetRelid(rel) == S.default_partition)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("bemi: no partition of bemi.changes for effective_at %s",
+                               timestamptz_to_str(at)),
+                        errhint("The ingestion worker creates partitions before it stores a batch "
+                                "(bemi._ensure_partitions); the batch is retried.")));
+    if (rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+        elog(ERROR, "bemi: partition %s does not use the heap access method", RelationGetRelationName(rel));
+    if (leaf->ri_TrigDesc != nullptr)
+        elog(ERROR, "bemi: partition %s has triggers", RelationGetRelationName(rel));
+    S.leaf = leaf;
+}
+
 // Adds one row: the values bemi._ingest's INSERT sets, and the table's defaults for the rest.
 void add_row(const Datum *values, const bool *nulls, int len) {
-    if (S.slots[S.used] == nullptr) {
-        // In the executor's memory: the slot keeps the row it materializes across flushes.
-        const MemoryContext old = MemoryContextSwitchTo(S.estate->es_query_cxt);
-        S.slots[S.used] = table_slot_create(S.rel, &S.estate->es_tupleTable);
-        MemoryContextSwitchTo(old);
-    }
-    TupleTableSlot *slot = S.slots[S.used];
-    ExecClearTuple(slot);
-    const int natts = slot->tts_tupleDescriptor->natts;
+    TupleTableSlot *root = S.root_slot;
+    ExecClearTuple(root);
+    const int natts = root->tts_tupleDescriptor->natts;
     for (int i = 0; i < natts; ++i) {
-        slot->tts_values[i] = 0;
-        slot->tts_isnull[i] = true;
+        root->tts_values[i] = 0;
+        root->tts_isnull[i] = true;
     }
     for (int c = 0; c < kColumns; ++c) {
-        slot->tts_values[S.attnum[c] - 1] = values[c];
-        slot->tts_isnull[S.attnum[c] - 1] = nulls[c];
+        root->tts_values[S.attnum[c] - 1] = values[c];
+        root->tts_isnull[S.attnum[c] - 1] = nulls[c];
     }
     ExprContext *econtext = GetPerTupleExprContext(S.estate);
     for (int d = 0; d < S.ndefaults; ++d) {
         const int i = S.default_att[d] - 1;
-        slot->tts_values[i] = ExecEvalExprSwitchContext(S.default_expr[d], econtext, &slot->tts_isnull[i]);
+        root->tts_values[i] = ExecEvalExprSwitchContext(S.default_expr[d], econtext, &root->tts_isnull[i]);
     }
-    ExecStoreVirtualTuple(slot);
-    ExecConstraints(S.rri, slot, S.estate);
+    ExecStoreVirtualTuple(root);
+
+    if (S.slots[S.used] == nullptr) {
+        // In the executor's memory: the slot keeps the row it materializes across flushes.
+        const MemoryContext old = MemoryContextSwitchTo(S.estate->es_query_cxt);
+        S.slots[S.used] = table_slot_create(S.leaf->ri_RelationDesc, nullptr);
+        MemoryContextSwitchTo(old);
+    }
+    TupleTableSlot *slot = S.slots[S.used];
+    // The values as the partition has its columns (the same unless it has dropped columns).
+    TupleConversionMap *map = S.leaf == S.rri ? nullptr : root_to_partition_map(S.leaf, S.estate);
+    if (map != nullptr) {
+        slot = execute_attr_map_slot(map->attrMap, root, slot);
+    } else {
+        ExecClearTuple(slot);
+        memcpy(slot->tts_values, root->tts_values, sizeof(Datum) * static_cast<size_t>(natts));
+        memcpy(slot->tts_isnull, root->tts_isnull, sizeof(bool) * static_cast<size_t>(natts));
+        ExecStoreVirtualTuple(slot);
+    }
+    ExecConstraints(S.leaf, slot, S.estate);
     S.used += 1;
     S.buffered_bytes += static_cast<size_t>(len);
     if (S.used == kBufferRows || S.buffered_bytes >= kBufferBytes)
@@ -340,6 +443,7 @@ void add_row(const Datum *values, const bool *nulls, int len) {
 
 // One row record of commit: its values as bemi._ingest's SELECT computes them.
 void store_row(const char *data, int len, const Commit *commit) {
+    route_commit(commit);
     const Datum r = parse_record(data, len);
     const MemoryContext old = MemoryContextSwitchTo(S.rows_cxt);
     Datum v[kColumns];

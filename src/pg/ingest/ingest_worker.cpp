@@ -27,6 +27,7 @@
 #include "pg/boundary.hpp"
 #include "pg/decode/replay_hooks.hpp"
 #include "pg/ingest/batch_store.hpp"
+#include "pg/ingest/partitions.hpp"
 #include "pg/ingest/decoded_batch.hpp"
 #include "pg/ingest/retention.hpp"
 #include "pg/ingest/shared_state.hpp"
@@ -100,6 +101,7 @@ struct Worker {
     // flushed before this position, then stop. Invalid until the worker notices the pause.
     XLogRecPtr pause_target;
     bool streaming;        // the installed SQL reads the decoded batch (bemi._batch_records)
+    PartitionCover partitions; // bemi.changes's partitions known to exist (partitions.hpp)
     // The decoding context kept on the slot (acquired meanwhile), NULL when none is open.
     LogicalDecodingContext *decoder;
     MemoryContext decoder_cxt;
@@ -740,6 +742,13 @@ Outcome stream_turn(XLogRecPtr flush, TimestampTz now) {
     }
     decoded_batch_set_end(end);
     publish_state(WorkerState::kIngesting);
+
+    // The partitions the batch's rows go to, in a short transaction of its own (partitions.hpp).
+    begin();
+    if (!extension_installed())
+        stop_and_exit();
+    ensure_partitions(W.slot, end, &W.partitions);
+    finish();
 
     // Store: as legacy_store's txn 1, with the decoded batch: the fast path, else bemi._ingest
     // (batch_store.hpp).
