@@ -170,6 +170,7 @@ DECLARE
     b record;
     x record;
     hz record;
+    newer timestamptz;
     names jsonb;
     segs jsonb;
     bent jsonb;
@@ -235,7 +236,14 @@ BEGIN
     -- (0.4) and not before the horizon's anchor: a chain from an older one would cross changes
     -- that retention dropped (stray rows below the horizon, in the default partition, do not
     -- make it whole)
-    SELECT h.capture, h.commit_position, h.seq INTO hz FROM bemi.trail_horizon h ORDER BY h.horizon DESC LIMIT 1;
+    SELECT h.horizon, h.capture, h.commit_position, h.seq INTO hz FROM bemi.trail_horizon h ORDER BY h.horizon DESC LIMIT 1;
+    -- A later horizon than this snapshot shows (the mirror: a purge committed after the snapshot
+    -- was taken) has a baseline this snapshot cannot see, and the changes below it may be gone:
+    -- then only baselines anchored at or after it will do.
+    newer := bemi._trail_horizon();
+    IF newer IS NOT DISTINCT FROM hz.horizon THEN
+        newer := NULL;
+    END IF;
     SELECT bl.id, bl.snapshot, a.capture, a.commit_position AS acp, a.seq AS aseq, a.effective_at,
            a.columns, a.id AS entry
       INTO b
@@ -247,6 +255,7 @@ BEGIN
        AND (base_ts IS NULL OR a.effective_at <= base_ts)
        AND (base_id IS NULL OR bl.id = base_id)
        AND (hz.capture IS NULL OR (a.capture, a.commit_position, a.seq) >= (hz.capture, hz.commit_position, hz.seq))  -- (0.4)
+       AND (newer IS NULL OR a.effective_at >= newer)
      ORDER BY a.capture DESC, a.commit_position DESC, a.seq DESC LIMIT 1;
     IF b.id IS NULL AND base_ts IS NOT NULL THEN
         SELECT bl.id, bl.snapshot, a.capture, a.commit_position AS acp, a.seq AS aseq, a.effective_at,
@@ -259,6 +268,7 @@ BEGIN
          WHERE e_cap IS NOT NULL AND (a.capture, a.commit_position, a.seq) <= (e_cap, ecp, eseq)
            AND (base_id IS NULL OR bl.id = base_id)
            AND (hz.capture IS NULL OR (a.capture, a.commit_position, a.seq) >= (hz.capture, hz.commit_position, hz.seq))  -- (0.4)
+           AND (newer IS NULL OR a.effective_at >= newer)
          ORDER BY a.capture, a.commit_position, a.seq LIMIT 1;
     END IF;
     IF b.id IS NULL THEN
@@ -521,6 +531,10 @@ BEGIN
     IF new_horizon <= (SELECT max(t.horizon) FROM bemi.trail_horizon t) THEN
         RETURN NULL;
     END IF;
+    -- A mirror ahead of the recorded horizon is a failed attempt's: back to the recorded one
+    -- (nothing was dropped past it), or the chains below would look cut at it.
+    PERFORM setval('bemi.trail_horizon_mirror',
+                   coalesce((SELECT (extract(epoch FROM max(t.horizon)) * 1000000)::int8 FROM bemi.trail_horizon t), 0), true);
     SELECT c.capture, c.commit_position, c.seq, c.effective_at INTO e
       FROM bemi.changes c WHERE c.effective_at < new_horizon AND c.capture IS NOT NULL
      ORDER BY c.effective_at DESC, c.capture DESC, c.commit_position DESC, c.seq DESC LIMIT 1;
@@ -599,7 +613,7 @@ COMMENT ON FUNCTION bemi._retention_advance(pg_catalog.timestamptz) IS
     'Retention (ingestion worker): baselines of every table at the new horizon and its record in bemi.trail_horizon; NULL when not possible yet';
 
 -- The horizon retention asks for now: the largest partition upper bound <= now() - retention
--- (NULL when the trail is not partitioned, or no partition ends that early).
+-- (NULL when the trail is not partitioned, or no partition ends that early) ...
 CREATE FUNCTION bemi._retention_target(retention pg_catalog.interval)
     RETURNS pg_catalog.timestamptz
     LANGUAGE plpgsql STABLE
@@ -611,7 +625,10 @@ BEGIN
     IF retention IS NULL OR retention <= interval '0' OR to_regprocedure('bemi._trail_partitions()') IS NULL THEN
         RETURN NULL;
     END IF;
-    EXECUTE 'SELECT max(p.upper) FROM bemi._trail_partitions() p WHERE p.upper <= $1'
+    -- ... and not after the latest stored change: the prefix below it is then closed (a commit
+    -- still to be stored cannot belong to it), and a quiet database's horizon still moves
+    EXECUTE 'SELECT max(p.upper) FROM bemi._trail_partitions() p
+              WHERE p.upper <= $1 AND p.upper <= (SELECT max(c.effective_at) FROM bemi.changes c)'
        INTO h USING now() - retention;
     RETURN h;
 END

@@ -17,7 +17,9 @@
 #      revert's dry run equal those computed before the purge for instants >= H; no row of the
 #      trail was deleted (n_tup_del 0); instants before H (as_of, versions from before H, a
 #      revert window starting before H) are refused with a HINT naming bemi.retention;
-#   4. a role without superuser cannot change the setting or purge.
+#   4. a role without superuser cannot change the setting or purge;
+#   5. a REPEATABLE READ reader whose snapshot predates a second horizon, reaching the trail only
+#      after its partitions were dropped, is refused before it and never answers wrongly.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -248,6 +250,49 @@ out=$(q "SELECT count(*) FROM bemi.as_of(NULL::t, '$H'::timestamptz - interval '
 [[ $out == *"HINT:"*"bemi.retention"* ]] || bemi_fail "the refusal's HINT does not name bemi.retention: $out"
 echo "ok: after the drop, every answer >= H unchanged (as_of both paths, as_of_jsonb, versions, history, revert plan),"
 echo "    every instant < H refused, n_tup_del 0"
+
+# --- 5. a REPEATABLE READ reader whose snapshot predates the next horizon -------------------
+# It takes its snapshot, waits (outside the trail) until the partitions below the next horizon
+# H2 are dropped, then asks: at an instant in [H, H2) it must refuse (its snapshot does not see
+# H2's row: the mirror tells it), and at H2 refuse or answer what was answered before the purge.
+H2_PART=$(q "SELECT partition FROM bemi._trail_partitions() p
+              WHERE p.upper <= (SELECT max(effective_at) FROM bemi.changes) ORDER BY p.upper DESC LIMIT 1")
+H2=$(q "SELECT upper FROM bemi._trail_partitions() WHERE partition = '$H2_PART'::regclass")
+OLD_T=
+for T in "${INSTANTS[@]}"; do
+    [[ $(q "SELECT '$T'::timestamptz >= '$H' AND '$T'::timestamptz < '$H2'") == t ]] && OLD_T=$T
+done
+cat >"$TMP/reader2.sql" <<SQL
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT 'snapshot:' || count(*) FROM poke;
+DO \$\$ BEGIN FOR i IN 1 .. 600 LOOP EXIT WHEN to_regclass('$H2_PART') IS NULL; PERFORM pg_sleep(0.1); END LOOP; END \$\$;
+SELECT 'dropped:' || (to_regclass('$H2_PART') IS NULL);
+SAVEPOINT a;
+SELECT 'old:' || coalesce(string_agg(format('%s=%s', k, v), ',' ORDER BY k), '') FROM bemi.as_of(NULL::t, '${OLD_T:-$H2}'::timestamptz);
+ROLLBACK TO SAVEPOINT a;
+SELECT 'new:' || coalesce(string_agg(format('%s=%s', k, v), ',' ORDER BY k), '') FROM bemi.as_of(NULL::t, '$H2'::timestamptz);
+ROLLBACK;
+SQL
+psql -X -q -A -t -d "$DB" -f "$TMP/reader2.sql" >"$TMP/reader2.out" 2>&1 &
+READER_PID=$!
+wait_for 20 "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'DO %to_regclass%')" || bemi_fail "the second reader did not start"
+set_conf bemi.retention 30  # the horizon moves to H2: the last bound below the newest change
+wait "$READER_PID" || true
+READER_PID=
+set_conf bemi.retention 0
+[[ $(q "SELECT max(horizon) FROM bemi.trail_horizon") == "$H2" ]] || bemi_fail "the horizon did not move to $H2"
+grep -q '^dropped:t' "$TMP/reader2.out" || bemi_fail "the partition below H2 was not dropped: $(cat "$TMP/reader2.out")"
+if [[ -n $OLD_T ]]; then
+    grep -q 'is before the horizon of the stored history' "$TMP/reader2.out" ||
+        bemi_fail "a reader whose snapshot predates H2 was not refused at $OLD_T: $(cat "$TMP/reader2.out")"
+fi
+new=$(grep '^new:' "$TMP/reader2.out" | cut -d: -f2- || true)
+expected=$(grep -F "$H2|as_of t on|" "$TMP/before" | cut -d'|' -f3-)
+[[ -z $new || $new == "$expected" ]] || bemi_fail "the old snapshot's answer at H2 is wrong: '$new', before the purge '$expected'"
+echo "ok: a REPEATABLE READ snapshot older than horizon $H2: refused before it${OLD_T:+ (at $OLD_T)}, at it $( [[ -n $new ]] && echo "the right answer" || echo "refused")"
+H=$H2
+check_after "after the second horizon"
+echo "ok: after the second horizon, answers >= $H2 unchanged, earlier instants refused"
 
 # --- 4. who may ----------------------------------------------------------------------------
 psql -X -q -c "CREATE ROLE retention_plain LOGIN" >/dev/null
