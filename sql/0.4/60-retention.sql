@@ -44,8 +44,9 @@ GRANT SELECT ON TABLE bemi.trail_horizon TO bemi_reader;
 CREATE SEQUENCE bemi.trail_horizon_mirror MINVALUE 0 START 0 NO CYCLE;
 REVOKE ALL ON SEQUENCE bemi.trail_horizon_mirror FROM PUBLIC;
 
--- Places of lineage entries that have no record in bemi.changes: the entries of the horizon's
--- baselines (written by the worker, whose changes are not captured), placed at E_H.
+-- Places of lineage entries without a record in bemi.changes: the entries of the horizon's
+-- baselines (written by the worker, whose changes are not captured), placed at E_H, and every
+-- entry whose record lay below a horizon (copied before its partition is dropped).
 CREATE TABLE bemi.lineage_places (
     lineage         pg_catalog.uuid PRIMARY KEY,
     capture         pg_catalog.uuid NOT NULL,
@@ -54,7 +55,7 @@ CREATE TABLE bemi.lineage_places (
     effective_at    pg_catalog.timestamptz NOT NULL
 );
 COMMENT ON TABLE bemi.lineage_places IS
-    'The place in the order of lineage entries written without a record of their own (the horizon''s baselines: bemi.trail_horizon)';
+    'The place in the order of lineage entries without a record in bemi.changes: the horizon''s baselines, and entries whose records were below a horizon (bemi.trail_horizon)';
 SELECT pg_catalog.pg_extension_config_dump('bemi.lineage_places', '');
 REVOKE ALL ON TABLE bemi.lineage_places FROM PUBLIC;
 GRANT SELECT ON TABLE bemi.lineage_places TO bemi_reader;
@@ -552,6 +553,16 @@ BEGIN
     END IF;
     rows_sql := replace(replace(rows_sql, 'SELECT l.key,', 'SELECT l.leaf_schema, l.leaf_table, l.key,'),
                         'SELECT b.primary_key,', 'SELECT b.leaf_schema::text, b.leaf_table::text, b.primary_key,');
+
+    -- Every lineage entry below the horizon keeps its place (its record is about to be
+    -- dropped): which table had a name, and until when, stays known (a drop before the horizon
+    -- stays a drop). No chain starts from a baseline anchored before the horizon's anchor.
+    INSERT INTO bemi.lineage_places (lineage, capture, commit_position, seq, effective_at)
+    SELECT l.id, p.capture, p.commit_position, p.seq, p.effective_at
+      FROM bemi.table_lineage l CROSS JOIN LATERAL bemi._place(l.id) p
+     WHERE p.capture IS NOT NULL
+       AND (p.capture, p.commit_position, p.seq) <= (e.capture, e.commit_position, e.seq)
+    ON CONFLICT (lineage) DO NOTHING;
 
     FOR r IN
         WITH ents AS (

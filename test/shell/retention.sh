@@ -13,7 +13,8 @@
 #      the restart nothing is lost or half done;
 #   2. a REPEATABLE READ reader holding the trail makes the drop wait (lock_timeout, retried):
 #      its answers stay the same, and the partitions go once it commits;
-#   3. after the drop: the answers of as_of (both paths), as_of_jsonb, versions, history and a
+#   3. after the drop: the answers of as_of (both paths), as_of_jsonb (also of a table dropped
+#      after the horizon, by its name), versions, history and a
 #      revert's dry run equal those computed before the purge for instants >= H; no row of the
 #      trail was deleted (n_tup_del 0); instants before H (as_of, versions from before H, a
 #      revert window starting before H) are refused with a HINT naming bemi.retention;
@@ -73,7 +74,8 @@ q "BEGIN;
 [[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync after CREATE EXTENSION: $(q "SELECT state, last_error FROM bemi.status")"
 q "CREATE TABLE t (k int PRIMARY KEY, v text NOT NULL);
    CREATE TABLE u (k int PRIMARY KEY, v text NOT NULL, w text);  -- REPLICA IDENTITY DEFAULT
-   CREATE TABLE poke (i int)" >/dev/null
+   CREATE TABLE poke (i int);
+   CREATE TABLE gone (k int PRIMARY KEY, v text)  -- dropped in round 4: its past is read by name" >/dev/null
 [[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync after the set-up"
 
 ahead=$(q "SELECT count(*) FROM bemi._trail_partitions() WHERE lower > now()")
@@ -97,6 +99,9 @@ for r in 1 2 3 4; do
     # of round 4 is below the horizon: from the horizon's baseline)
     ((r == 1)) && q "INSERT INTO u VALUES (9, 'nine', 'w9')" >/dev/null
     ((r == 4)) && q "UPDATE u SET w = 'changed' WHERE k = 9" >/dev/null
+    ((r == 1)) && q "INSERT INTO gone SELECT g, 'g' FROM generate_series(1, 5) g" >/dev/null
+    ((r == 3)) && q "UPDATE gone SET v = 'g3' WHERE k < 3" >/dev/null
+    ((r == 4)) && q "DROP TABLE gone" >/dev/null
     q "SELECT now()" >"$TMP/t$r"
     sleep 5
 done
@@ -122,6 +127,10 @@ answers() { # FILE: every answer, one per line ("instant|what|answer"); errors a
         out=$(q "SELECT string_agg(format('%s=%s', primary_key, \"row\"), ',' ORDER BY primary_key)
                    FROM bemi.as_of_jsonb('public', 'u', '$T'::timestamptz)" 2>&1 | head -1) || true
         echo "$T|as_of_jsonb u|$out" >>"$1"
+        out=$(q "SELECT string_agg(format('%s=%s', primary_key, \"row\"), ',' ORDER BY primary_key)
+                   FROM bemi.as_of_jsonb('public', 'gone', '$T'::timestamptz)" 2>&1 | head -1) || true
+        [[ $out == *"no table \"public.gone\" is recorded at"* ]] && out="(no table then)"
+        echo "$T|as_of_jsonb gone (dropped)|$out" >>"$1"
     done
 }
 # versions from H on, with valid_from clamped to H: a version made before the horizon and
