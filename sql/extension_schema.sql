@@ -16,6 +16,15 @@ SELECT conname, contype, pg_get_constraintdef(oid) AS definition
   FROM pg_constraint WHERE conrelid = 'bemi.changes'::regclass ORDER BY conname;
 SELECT indexname, indexdef FROM pg_indexes
  WHERE schemaname = 'bemi' AND tablename = 'changes' ORDER BY indexname;
+-- Since 0.4 bemi.changes is partitioned and each partition has the indexes and unique keys
+-- (bemi._partition_indexes; docs/ingestion.md, "Partitions"): the default partition's.
+SELECT conname, contype, pg_get_constraintdef(oid) AS definition
+  FROM pg_constraint WHERE conrelid = 'bemi.changes_default'::regclass ORDER BY conname;
+SELECT indexname, indexdef FROM pg_indexes
+ WHERE schemaname = 'bemi' AND tablename = 'changes_default' ORDER BY indexname;
+SELECT pg_get_partkeydef('bemi.changes'::regclass) AS partition_key,
+       pg_get_expr(relpartbound, oid) AS default_bound
+  FROM pg_class WHERE oid = 'bemi.changes_default'::regclass;
 SELECT obj_description('bemi.changes'::regclass, 'pg_class') IS NOT NULL AS table_comment,
        count(*) FILTER (WHERE col_description('bemi.changes'::regclass, attnum) IS NULL) AS columns_without_comment
   FROM pg_attribute WHERE attrelid = 'bemi.changes'::regclass AND attnum > 0 AND NOT attisdropped;

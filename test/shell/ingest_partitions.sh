@@ -178,4 +178,6 @@ check "D: another role reads neither" \
 check "D: PUBLIC has no privilege on any partition" \
     "$(q "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
            WHERE i.inhparent = 'bemi.changes'::regclass AND a.grantee = 0")" 0
+check "D: the worker's inserts into partitions are not recorded as changes" \
+    "$(q "SELECT count(*) FROM bemi.changes WHERE schema = 'bemi' AND \"table\" LIKE 'changes\\_%' AND \"table\" <> 'changes_default'")" 0
 check "D: no worker error" "$(q "SELECT coalesce(last_error, 'none') FROM bemi.status")" none

@@ -13,7 +13,9 @@ extern "C" {
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/guc.h"
+#include "storage/lmgr.h"
 #include "utils/inval.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 }
 
@@ -80,12 +82,26 @@ bool changes_partitioned(PartitionCover *cover) {
         cover->known = false;
     watched_cover = cover;
     watched_relid = relid;
-    return OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
+    if (!OidIsValid(relid))
+        return false;
+    // Held until the transaction ends: a DROP EXTENSION committed meanwhile would otherwise
+    // drop bemi.changes under the partitions being created ("relation ... deleted while still
+    // in use"). Looked up again once locked, as RangeVarGetRelid does.
+    LockRelationOid(relid, AccessShareLock);
+    if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid))) {
+        UnlockRelationOid(relid, AccessShareLock);
+        return false;
+    }
+    return get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
 }
 
 // bemi._ensure_partitions(upto, times): the range now covered, into cover.
 bool call_ensure(Datum *times, int count, TimestampTz upto, PartitionCover *cover) {
     (void) set_config_option("lock_timeout", "1s", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+    // The partitions' DDL is bemi's own: no event trigger of the lineage (which leaves schema
+    // bemi alone anyway) needs to run for it.
+    (void) set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
+                             0, false);
     ArrayType *array = construct_array(times, count, TIMESTAMPTZOID, sizeof(TimestampTz), true, TYPALIGN_DOUBLE);
     const Oid types[2] = {TIMESTAMPTZOID, TIMESTAMPTZARRAYOID};
     Datum values[2] = {TimestampTzGetDatum(upto), PointerGetDatum(array)};
