@@ -15,6 +15,7 @@ bool capture_client_addr = false;
 int time_travel_wait = 5000;
 bool time_travel_backward = true;
 int time_travel_memory = 256 * 1024;
+int retention = 0;
 char *partition_interval = nullptr;
 
 int test_fault = static_cast<int>(TestFault::kNone);
@@ -26,6 +27,7 @@ const struct config_enum_entry kTestFaultNames[] = {
     {"none", static_cast<int>(TestFault::kNone), false},
     {"launcher_error_holding_lock", static_cast<int>(TestFault::kLauncherErrorHoldingLock), false},
     {"worker_error_holding_lock", static_cast<int>(TestFault::kWorkerErrorHoldingLock), false},
+    {"retention_pause_after_horizon", static_cast<int>(TestFault::kRetentionPauseAfterHorizon), false},
     {nullptr, 0, false},
 };
 
@@ -96,6 +98,13 @@ void define_settings() {
                             "Memory for the rows of one typed bemi.as_of answer before they spill to a temporary file.",
                             "work_mem is used when it is larger.", &time_travel_memory, 256 * 1024, 64, MAX_KILOBYTES,
                             PGC_USERSET, GUC_UNIT_KB, nullptr, nullptr, nullptr);
+    // Superuser only, server-wide (postgresql.conf or ALTER SYSTEM, then a reload): it decides
+    // what history every database loses. The ingestion workers read it between turns.
+    DefineCustomIntVariable("bemi.retention",
+                            "How long the audit trail keeps history; older partitions of bemi.changes are dropped.",
+                            "0 keeps history forever. Time travel refuses instants before the horizon "
+                            "(docs/time-travel.md, \"Retention\").",
+                            &retention, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     // Superuser-only: it shapes the audit trail's layout (bemi._partition_interval checks it).
     DefineCustomStringVariable("bemi.partition_interval", "Width of the partitions of bemi.changes created from now on.",
                                "A whole number of minutes dividing a day, or of days; bounds are aligned on UTC.",

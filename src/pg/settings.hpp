@@ -28,9 +28,15 @@ extern int time_travel_memory;
 // bemi.partition_interval (superuser): read by the SQL (bemi._partition_interval)
 extern char *partition_interval;
 
+// bemi.retention (superuser, server-wide, seconds; 0: keep forever): the ingestion worker drops
+// the partitions of bemi.changes older than this (src/pg/ingest/retention.cpp).
+extern int retention;
+
 // bemi.test_fault (superuser, off by default, for the test suite only): makes a background
 // worker raise an ERROR at a chosen point, so that its error recovery can be tested.
-enum class TestFault { kNone, kLauncherErrorHoldingLock, kWorkerErrorHoldingLock };
+// kRetentionPauseAfterHorizon: the worker waits (up to 60 s, while the fault is set) between
+// recording a horizon and dropping partitions, so a test can kill it there.
+enum class TestFault { kNone, kLauncherErrorHoldingLock, kWorkerErrorHoldingLock, kRetentionPauseAfterHorizon };
 extern int test_fault;
 inline bool test_fault_is(TestFault fault) {
     return test_fault == static_cast<int>(fault);

@@ -29,6 +29,7 @@
 #include "pg/ingest/batch_store.hpp"
 #include "pg/ingest/partitions.hpp"
 #include "pg/ingest/decoded_batch.hpp"
+#include "pg/ingest/retention.hpp"
 #include "pg/ingest/shared_state.hpp"
 #include "pg/ingest/workers.hpp"
 #include "pg/names.hpp"
@@ -1050,6 +1051,8 @@ BEMI_BGWORKER_MAIN(BEMI_INGEST_WORKER_MAIN) {
             stop_for_pause();
         const Outcome outcome = guarded_step();
         last_failed = outcome == kFailed;
+        if (!last_failed)
+            retention_turn(W.cxt, close_decoder, begin, finish); // between turns, in transactions of its own
         long sleep_ms = kPollMs;
         if (outcome == kFailed) {
             W.backoff_ms = W.backoff_ms == 0 ? kMinBackoffMs : W.backoff_ms * 2;
