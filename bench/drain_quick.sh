@@ -6,10 +6,11 @@
 #
 #   bench/drain_quick.sh PG_CONFIG [N] [TXNS]     N defaults to 200000, TXNS to 2000
 #
-# DROP_INDEXES="name ..." drops those indexes (or constraints) of bemi.changes first
-# (bench/index_cost.sh). PERF=1 also records a perf profile of the worker to
-# ${PERF_OUT:-/tmp/drain.perf}. Server: test/lib/bench.sh's, with fsync and synchronous_commit
-# off (CPU-bound). Installs nothing: it uses the bemi installed in PG_CONFIG's server.
+# DROP_INDEXES="suffix ..." drops those indexes of bemi.changes first, e.g. history_idx (on a
+# partitioned trail, every partition's copy; bench/index_cost.sh). PERF=1 also records a perf
+# profile of the worker to ${PERF_OUT:-/tmp/drain.perf}. Server: test/lib/bench.sh's, with
+# fsync and synchronous_commit off (CPU-bound). Installs nothing: it uses the bemi installed in
+# PG_CONFIG's server.
 
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,8 +29,18 @@ bemi_bench_cluster bemi-drain-quick
 
 sql "CREATE DATABASE d"
 sqldb d "CREATE EXTENSION bemi" >/dev/null
-for ix in ${DROP_INDEXES:-}; do
-    sqldb d "DROP INDEX bemi.$ix" 2>/dev/null || sqldb d "ALTER TABLE bemi.changes DROP CONSTRAINT $ix"
+# An index is named by its suffix (history_idx, pkey, ...): on a partitioned trail each
+# partition has its own copy, <partition>_<suffix>; a constraint's index goes with it.
+for suffix in ${DROP_INDEXES:-}; do
+    sqldb d "DO \$\$ DECLARE r record; BEGIN
+        FOR r IN SELECT i.indexrelid::regclass AS ix, i.indrelid::regclass AS tbl, c.conname
+                   FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+                   LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+                  WHERE i.indrelid IN (SELECT relid FROM pg_partition_tree('bemi.changes') UNION SELECT 'bemi.changes'::regclass)
+                    AND right(x.relname, length('$suffix') + 1) = '_$suffix' LOOP
+            IF r.conname IS NOT NULL THEN EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.tbl, r.conname);
+            ELSE EXECUTE format('DROP INDEX %s', r.ix); END IF;
+        END LOOP; END \$\$"
 done
 sqldb d "CREATE TABLE t (id int PRIMARY KEY, v text, n int)"
 [[ $(sqldb d "SELECT bemi.sync()") == t ]] || die "capture did not start"

@@ -9,9 +9,9 @@ P=$1; N=${2:-100000}; R=${3:-2}
 run() { printf '%-40s ' "${1:-(every index)}"; DROP_INDEXES="$1" bash "$here/drain_quick.sh" "$P" "$N" 1000 2>&1 | tail -n 1; }
 for ((rep = 1; rep <= R; rep++)); do
     run ""
-    for ix in changes_pkey changes_capture_commit_position_seq_key changes_history_idx changes_committed_at_idx \
-        changes_context_idx changes_effective_at_idx changes_relation_order_idx changes_transaction_idx; do
+    for ix in pkey capture_commit_position_seq_key history_idx committed_at_idx \
+        context_idx effective_at_idx relation_order_idx transaction_idx; do
         run "$ix"
     done
-    run "changes_root_order_idx changes_unstorable_idx changes_fallback_idx changes_previous_key_idx changes_truncate_idx"
+    run "root_order_idx unstorable_idx fallback_idx previous_key_idx truncate_idx"
 done
