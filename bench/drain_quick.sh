@@ -29,10 +29,13 @@ bemi_bench_cluster bemi-drain-quick
 
 sql "CREATE DATABASE d"
 sqldb d "CREATE EXTENSION bemi" >/dev/null
+sqldb d "CREATE TABLE t (id int PRIMARY KEY, v text, n int)"
+[[ $(sqldb d "SELECT bemi.sync()") == t ]] || die "capture did not start"
 # An index is named by its suffix (history_idx, pkey, ...): on a partitioned trail each
-# partition has its own copy, <partition>_<suffix>; a constraint's index goes with it.
+# partition has its own copy, <partition>_<suffix>; a constraint's index goes with it. After
+# bemi.sync(): by then the worker has created the partitions the run writes into.
 for suffix in ${DROP_INDEXES:-}; do
-    sqldb d "DO \$\$ DECLARE r record; BEGIN
+    sqldb d "DO \$\$ DECLARE r record; n int := 0; BEGIN
         FOR r IN SELECT i.indexrelid::regclass AS ix, i.indrelid::regclass AS tbl, c.conname
                    FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
                    LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
@@ -40,10 +43,11 @@ for suffix in ${DROP_INDEXES:-}; do
                     AND right(x.relname, length('$suffix') + 1) = '_$suffix' LOOP
             IF r.conname IS NOT NULL THEN EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.tbl, r.conname);
             ELSE EXECUTE format('DROP INDEX %s', r.ix); END IF;
-        END LOOP; END \$\$"
+            n := n + 1;
+        END LOOP;
+        IF n = 0 THEN RAISE EXCEPTION 'no index of bemi.changes is named *_$suffix'; END IF;
+    END \$\$"
 done
-sqldb d "CREATE TABLE t (id int PRIMARY KEY, v text, n int)"
-[[ $(sqldb d "SELECT bemi.sync()") == t ]] || die "capture did not start"
 pid=$(bemi_worker_pid d)
 bemi_worker_freeze "$pid" || die "could not stop the worker while it sleeps"
 per=$((N / T))
