@@ -167,8 +167,10 @@ echo "ok: $(wc -l <"$TMP/before") answers before the purge"
 
 # --- 1. held between the horizon and the drop, then killed there --------------------------
 set_conf bemi.test_fault retention_pause_after_horizon
-# now - 7 s: the horizon is B0 + 10 s (or B0 + 15 s if the worker's check comes late)
-set_conf bemi.retention 7
+# A retention that puts now - retention at B0 + 10 s when it is set: the horizon is B0 + 10 s
+# (B0 + 15 s if the worker's check comes 5 s late). A fixed retention would let a check delayed
+# by a busy machine reach B0 + 20 s, past round 4, which the checks below revert.
+set_conf bemi.retention "$(q "SELECT floor(extract(epoch FROM now() - ('$B0'::timestamptz + interval '10 s')))")"
 wait_for 40 "SELECT EXISTS (SELECT FROM bemi.trail_horizon)" || bemi_fail "no horizon recorded: $(q "SELECT state, last_error FROM bemi.status")"
 set_conf bemi.retention 0
 H=$(q "SELECT max(horizon) FROM bemi.trail_horizon")
