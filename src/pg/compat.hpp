@@ -8,6 +8,8 @@
 
 extern "C" {
 #include "catalog/pg_database.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "utils/acl.h"
 }
 
@@ -99,6 +101,19 @@ inline TupleConversionMap *root_to_partition_map(ResultRelInfo *leaf, EState *es
     (void) estate;
     return leaf->ri_RootToPartitionMap;
 #endif
+}
+
+// Sets or clears PROC_IN_LOGICAL_DECODING on this process, as ReplicationSlotAcquire and
+// ReplicationSlotRelease do. PostgreSQL 14 moved the flags from PGXACT->vacuumFlags to
+// PGPROC->statusFlags, mirrored in ProcGlobal->statusFlags.
+inline void set_proc_in_logical_decoding(bool on) {
+    LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+    if (on)
+        MyProc->statusFlags |= PROC_IN_LOGICAL_DECODING;
+    else
+        MyProc->statusFlags &= ~PROC_IN_LOGICAL_DECODING;
+    ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+    LWLockRelease(ProcArrayLock);
 }
 
 } // namespace bemi_pg

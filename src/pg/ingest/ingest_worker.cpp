@@ -25,6 +25,7 @@
 // C-style on purpose: no object with a destructor is alive across PostgreSQL calls, which
 // may raise ERROR (longjmp) at any point.
 #include "pg/boundary.hpp"
+#include "pg/compat.hpp"
 #include "pg/decode/replay_hooks.hpp"
 #include "pg/ingest/batch_store.hpp"
 #include "pg/ingest/partitions.hpp"
@@ -331,19 +332,9 @@ bool should_stop_for_pause(bool last_failed) {
 // kill their entries): stored changes vanish for readers, for good once the page is written.
 // So each of the worker's transactions runs with the flag off; decoding, between
 // transactions, with it on. (Releasing the slot, on error too, clears it.)
-void set_logical_decoding_flag(bool on) {
-    LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
-    if (on)
-        MyProc->statusFlags |= PROC_IN_LOGICAL_DECODING;
-    else
-        MyProc->statusFlags &= ~PROC_IN_LOGICAL_DECODING;
-    ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
-    LWLockRelease(ProcArrayLock);
-}
-
 void begin() {
     if (MyProc->statusFlags & PROC_IN_LOGICAL_DECODING)
-        set_logical_decoding_flag(false);
+        set_proc_in_logical_decoding(false);
     // Whatever this transaction caches of the catalogs is not for decoding (replay_hooks.hpp).
     catalog_caches_need_reset = true;
     SetCurrentStatementStartTimestamp();
@@ -362,7 +353,7 @@ void finish() {
     replorigin_session_origin_lsn = InvalidXLogRecPtr;
     replorigin_session_origin_timestamp = 0;
     if (MyReplicationSlot != nullptr)
-        set_logical_decoding_flag(true);
+        set_proc_in_logical_decoding(true);
 }
 
 // Runs a statement with up to 4 text/name/lsn parameters; errors propagate.
