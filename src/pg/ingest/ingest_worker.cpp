@@ -1043,7 +1043,7 @@ BEMI_BGWORKER_MAIN(BEMI_INGEST_WORKER_MAIN) {
         const Outcome outcome = guarded_step();
         last_failed = outcome == kFailed;
         if (!last_failed)
-            retention_turn(W.cxt, close_decoder, begin, finish); // between turns, in transactions of its own
+            retention_turn(W.cxt, close_decoder, WorkerTransaction{begin, finish}); // between turns, in transactions of its own
         long sleep_ms = kPollMs;
         if (outcome == kFailed) {
             W.backoff_ms = W.backoff_ms == 0 ? kMinBackoffMs : W.backoff_ms * 2;

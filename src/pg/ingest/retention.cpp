@@ -31,15 +31,11 @@ constexpr long kTestPauseMs = 60000;    // bemi.test_fault = retention_pause_aft
 
 TimestampTz last_check = 0;
 
-// The worker's transaction helpers (ingest_worker.cpp): a transaction with SPI connected and a
-// snapshot pushed, and its commit.
-WorkerTransaction begin_transaction = nullptr;
-WorkerTransaction finish_transaction = nullptr;
-
 // In a transaction of its own: when guard (a statement returning one bool) is true, runs sql,
 // which returns at most one int4. Returns the value, or -1 when there is none (no row, NULL).
-int64 run_alone(const char *guard, const char *sql, int nargs, Oid *types, Datum *values) {
-    begin_transaction();
+int64 run_alone(WorkerTransaction transaction, const char *guard, const char *sql, int nargs, Oid *types,
+                Datum *values) {
+    transaction.begin();
     int64 result = -1;
     bool isnull = true;
     if (SPI_execute(guard, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
@@ -54,7 +50,7 @@ int64 run_alone(const char *guard, const char *sql, int nargs, Oid *types, Datum
                 result = DatumGetInt32(d);
         }
     }
-    finish_transaction();
+    transaction.finish();
     return result;
 }
 
@@ -75,11 +71,11 @@ void test_pause() {
 
 // Step 1: the horizon retention asks for, with its baselines (nothing when it is not later than
 // the recorded one, or not possible yet).
-void advance_step() {
+void advance_step(WorkerTransaction transaction) {
     Oid types[1] = {INT4OID};
     Datum values[1] = {Int32GetDatum(retention)};
     const int64 baselines = run_alone(
-        "SELECT pg_catalog.to_regprocedure('bemi._retention_advance(pg_catalog.timestamptz)') IS NOT NULL",
+        transaction, "SELECT pg_catalog.to_regprocedure('bemi._retention_advance(pg_catalog.timestamptz)') IS NOT NULL",
         "SELECT bemi._retention_advance(x.h) "
         "FROM (SELECT bemi._retention_target($1 * pg_catalog.interval '1 second') AS h) x WHERE x.h IS NOT NULL",
         1, types, values);
@@ -92,9 +88,9 @@ void advance_step() {
 }
 
 // Step 2, also when step 1 failed: the partitions below the recorded horizon.
-void drop_step() {
+void drop_step(WorkerTransaction transaction) {
     const int64 dropped = run_alone(
-        "SELECT pg_catalog.to_regprocedure('bemi._retention_drop()') IS NOT NULL",
+        transaction, "SELECT pg_catalog.to_regprocedure('bemi._retention_drop()') IS NOT NULL",
         "SELECT bemi._retention_drop()", 0, nullptr, nullptr);
     if (dropped > 0)
         ereport(LOG, (errmsg("bemi: retention dropped %lld partitions of bemi.changes below the horizon",
@@ -103,20 +99,17 @@ void drop_step() {
 
 } // namespace
 
-void retention_turn(MemoryContext cxt, SlotRelease release_slot, WorkerTransaction begin,
-                    WorkerTransaction finish) {
+void retention_turn(MemoryContext cxt, SlotRelease release_slot, WorkerTransaction transaction) {
     if (retention <= 0)
         return;
-    begin_transaction = begin;
-    finish_transaction = finish;
     const TimestampTz now = GetCurrentTimestamp();
     if (last_check != 0 && !TimestampDifferenceExceeds(last_check, now, kCheckMs))
         return;
     last_check = now;
     ErrorText error;
     // An error is in the server log (recover_from_error reports it); the next check retries.
-    (void) run_recovering(cxt, &error, [] { advance_step(); }, release_slot);
-    (void) run_recovering(cxt, &error, [] { drop_step(); }, release_slot);
+    (void) run_recovering(cxt, &error, [transaction] { advance_step(transaction); }, release_slot);
+    (void) run_recovering(cxt, &error, [transaction] { drop_step(transaction); }, release_slot);
     MemoryContextReset(cxt);
 }
 

@@ -10,9 +10,14 @@ namespace bemi_pg {
 // asks for (bemi._retention_advance: baselines and bemi.trail_horizon, one transaction), then
 // drops the partitions below the recorded horizon (bemi._retention_drop, another). An ERROR is
 // reported and recovered from (release_slot: the worker's decoder, as for its own turns); the
-// next check tries again. begin and finish: the worker's own transaction helpers (a transaction
-// with SPI connected and a snapshot pushed; its commit). Resets cxt.
-using WorkerTransaction = void (*)();
-void retention_turn(MemoryContext cxt, SlotRelease release_slot, WorkerTransaction begin, WorkerTransaction finish);
+// next check tries again. Resets cxt.
+//
+// The worker's own transaction helpers: begin starts a transaction with SPI connected and a
+// snapshot pushed, finish commits it.
+struct WorkerTransaction {
+    void (*begin)();
+    void (*finish)();
+};
+void retention_turn(MemoryContext cxt, SlotRelease release_slot, WorkerTransaction transaction);
 
 } // namespace bemi_pg
