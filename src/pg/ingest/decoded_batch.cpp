@@ -26,6 +26,9 @@ struct DecodedBatch {
     Tuplestorestate *rows; // NULL when the batch is empty
     char slot[NAMEDATALEN];
     XLogRecPtr end;
+    TimestampTz *commit_times; // in cxt; capacity grows by doubling
+    int commit_count;
+    int commit_capacity;
     uint64 records;
     uint64 bytes;
 };
@@ -106,6 +109,21 @@ void decoded_batch_append(XLogRecPtr lsn, TransactionId xid, const char *data, i
     B.bytes += static_cast<uint64>(len);
 }
 
+void decoded_batch_note_commit(TimestampTz commit_time) {
+    if (B.commit_count == B.commit_capacity) {
+        B.commit_capacity = B.commit_capacity == 0 ? 64 : B.commit_capacity * 2;
+        const size_t size = sizeof(TimestampTz) * static_cast<size_t>(B.commit_capacity);
+        B.commit_times = static_cast<TimestampTz *>(
+            B.commit_times == nullptr ? MemoryContextAlloc(B.cxt, size) : repalloc(B.commit_times, size));
+    }
+    B.commit_times[B.commit_count++] = commit_time;
+}
+
+int decoded_batch_commit_times(const TimestampTz **times) {
+    *times = B.commit_times;
+    return B.commit_count;
+}
+
 void decoded_batch_set_end(XLogRecPtr end) {
     B.end = end;
 }
@@ -114,6 +132,7 @@ void decoded_batch_discard() {
     if (B.rows != nullptr)
         tuplestore_end(B.rows);
     B.rows = nullptr;
+    B.commit_count = 0; // the array is kept for the next batch
     B.records = 0;
     B.bytes = 0;
     B.end = InvalidXLogRecPtr;

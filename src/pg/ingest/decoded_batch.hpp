@@ -17,6 +17,16 @@ void decoded_batch_start(const char *slot);
 // One output of the plugin: the lsn and xid a peek of the slot would show with the record.
 void decoded_batch_append(XLogRecPtr lsn, TransactionId xid, const char *data, int len);
 
+// The commit time of a transaction that appended records (the worker's decoding context
+// reports it from its commit callback, where the reorder buffer knows it): the partitions of
+// bemi.changes the batch needs are created from these (partitions.hpp), without reading the
+// records again.
+void decoded_batch_note_commit(TimestampTz commit_time);
+
+// The commit times noted since decoded_batch_start, in commit order; valid until the batch is
+// discarded.
+int decoded_batch_commit_times(const TimestampTz **times);
+
 // Where decoding stopped: the batch holds every transaction whose commit record starts before
 // it and that the slot had not acknowledged.
 void decoded_batch_set_end(XLogRecPtr end);

@@ -400,6 +400,17 @@ void keep_record(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid,
     decoded_batch_append(lsn, xid, ctx->out->data, ctx->out->len);
 }
 
+// The plugin's commit callback, and around it the worker's: the commit time of every
+// transaction the plugin wrote records for goes to the batch (decoded_batch_note_commit).
+LogicalDecodeCommitCB plugin_commit = nullptr;
+
+void note_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_lsn) {
+    const uint64 before = decoded_batch_records();
+    plugin_commit(ctx, txn, commit_lsn);
+    if (decoded_batch_records() != before)
+        decoded_batch_note_commit(txn_commit_time(txn));
+}
+
 // Outside any transaction. Acquires the slot and builds a decoding context on it, reading
 // from the slot's restart point; the reorder buffer skips every transaction whose commit
 // record starts before the slot's confirmed position. The plugin's options are the ones the
@@ -414,6 +425,8 @@ void open_decoder() {
     List *options = list_make1(makeDefElem(pstrdup("include-transaction"), reinterpret_cast<Node *>(makeString(pstrdup("on"))), -1));
     ReplicationSlotAcquire(W.slot, true);
     W.decoder = CreateDecodingContext(InvalidXLogRecPtr, options, false, &routine, prepare_record, keep_record, nullptr);
+    plugin_commit = W.decoder->callbacks.commit_cb;
+    W.decoder->callbacks.commit_cb = note_commit;
     XLogBeginRead(W.decoder->reader, MyReplicationSlot->data.restart_lsn);
     MemoryContextSwitchTo(old);
     W.confirmed = MyReplicationSlot->data.confirmed_flush;
@@ -787,7 +800,11 @@ Outcome stream_turn(XLogRecPtr flush, TimestampTz now) {
     begin();
     if (!extension_installed())
         stop_and_exit();
-    ensure_partitions(W.slot, end, &W.partitions);
+    {
+        const TimestampTz *commit_times = nullptr;
+        const int count = decoded_batch_commit_times(&commit_times);
+        ensure_partitions(commit_times, count, &W.partitions);
+    }
     finish();
 
     // Store: as legacy_store's txn 1, with the decoded batch: the fast path, else bemi._ingest

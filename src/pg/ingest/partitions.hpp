@@ -18,11 +18,11 @@ struct PartitionCover {
 
 // In a transaction of its own (never the one that stores the batch: creating a partition locks
 // bemi.changes ACCESS EXCLUSIVE until commit), with an active snapshot and SPI connected.
-// Reads the commit times of the decoded batch of slot up to upto and, unless every one of them
-// lies in the range cover remembers (checked less than 10 s ago), calls
-// bemi._ensure_partitions with them under a 1 s lock_timeout. A failure (a lock not granted)
-// is raised only when the batch needs a partition cover does not know; otherwise the next
-// turn tries again. Does nothing while bemi.changes is not partitioned (0.3's SQL).
-void ensure_partitions(const char *slot, XLogRecPtr upto, PartitionCover *cover);
+// Unless every one of the batch's commit times (decoded_batch_commit_times) lies in the range
+// cover remembers (checked less than 10 s ago), calls bemi._ensure_partitions with them under
+// a 1 s lock_timeout. A failure (a lock not granted) is raised only when the batch needs a
+// partition cover does not know; otherwise the next turn tries again. Does nothing while
+// bemi.changes is not partitioned (0.3's SQL).
+void ensure_partitions(const TimestampTz *commit_times, int count, PartitionCover *cover);
 
 } // namespace bemi_pg
