@@ -98,6 +98,8 @@
 #   BENCH_ROWS            rows of todo [100000]
 #   BENCH_CLIENTS         pgbench -c [8]
 #   BENCH_THREADS         pgbench -j [2]
+#   BENCH_CPU_BOUND=1     fsync=off, synchronous_commit=off: the CPU-bound configuration of
+#                         issue 9, where disk waits do not hide what tracking costs [0]
 #   BENCH_PROTOCOL        pgbench -M [simple]. With extended or prepared, the context is built
 #                         with jsonb_build_object (a variable inside a literal cannot be a
 #                         parameter); note that bemi then attributes the INSERT to the
@@ -135,6 +137,7 @@ BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_PROTOCOL=${BENCH_PROTOCOL:-simple}
 BENCH_CONTROL=${BENCH_CONTROL:-1}
 BENCH_OUT=${BENCH_OUT:-}
+BENCH_CPU_BOUND=${BENCH_CPU_BOUND:-0}
 MODES=(untracked bemi trigger)
 # (a) also runs bemi with its worker stopped (SIGSTOP, root only): what a transaction pays
 # inside itself (hooks, context messages, full replica identity) without the worker
@@ -153,6 +156,7 @@ bemi_bench_whole BENCH_ROUNDS BENCH_SAT_SEC BENCH_RATE_SEC BENCH_ISSUE_RATE BENC
 ((BENCH_BACKLOG_SEC >= 1 && BENCH_BACKLOG_SEC <= 8)) ||
     die "BENCH_BACKLOG_SEC must be 1..8 (the worker gives up waiting for a lock after 10 s)"
 ((BENCH_SPLIT_REPEAT >= 1)) || die "BENCH_SPLIT_REPEAT must be >= 1"
+[[ $BENCH_CPU_BOUND == 0 || $BENCH_CPU_BOUND == 1 ]] || die "BENCH_CPU_BOUND must be 0 or 1"
 case $BENCH_PROTOCOL in simple | extended | prepared) ;; *) die "BENCH_PROTOCOL must be simple, extended or prepared" ;; esac
 
 # ------------------------------------------------------------------ prerequisites
@@ -175,7 +179,12 @@ bench_cleanup() { # at exit (test/lib/bench.sh)
         mkdir -p "$BENCH_OUT" && cp -r "$RES"/. "$BENCH_OUT"/ && echo "capture_bench: results kept in $BENCH_OUT" >&2
     fi
 }
-bemi_bench_bemi_server
+if [[ $BENCH_CPU_BOUND == 1 ]]; then
+    bemi_bench_bemi_server $'fsync = off\nsynchronous_commit = off'
+    SETTINGS+=", fsync=off, synchronous_commit=off (BENCH_CPU_BOUND=1)"
+else
+    bemi_bench_bemi_server
+fi
 bemi_bench_cluster bemi-capture-bench
 RES=$TMP/results
 mkdir -p "$RES"
