@@ -437,6 +437,9 @@ void open_decoder() {
 // after the transaction was aborted.
 void close_decoder() {
     decoded_batch_discard();
+    // Whatever failed may have been a partition missing (dropped by hand after the cover was
+    // taken: partitions.cpp, forget_cover): the retry checks them again.
+    W.partitions.known = false;
     const bool was_open = W.decoder_cxt != nullptr;
     if (W.decoder != nullptr) {
         LogicalDecodingContext *ctx = W.decoder;

@@ -43,12 +43,18 @@ int one_per_minute(const TimestampTz *times, int count, Datum *out) {
 }
 
 // A partition created or dropped (by hand, by retention) invalidates bemi.changes's relcache
-// entry: what the cover remembers may be wrong from then on.
+// entry: what the cover remembers may be wrong from then on. A reset of every entry
+// (InvalidOid) is not taken for one: the worker resets its caches around each of its own
+// transactions (decode/replay_hooks.hpp), and forgetting the cover then made every batch call
+// bemi._ensure_partitions (a sixth of the worker's CPU at 2,600 tps). An invalidation lost in
+// such a reset (a sinval queue overflow) is caught all the same: the cover is checked again
+// every 10 s, and a batch that finds its partition missing fails, and the worker forgets the
+// cover when it recovers from an error (ingest_worker.cpp, close_decoder).
 PartitionCover *watched_cover = nullptr;
 Oid watched_relid = InvalidOid;
 
 void forget_cover(Datum, Oid relid) {
-    if (watched_cover != nullptr && (relid == InvalidOid || relid == watched_relid))
+    if (watched_cover != nullptr && relid == watched_relid)
         watched_cover->known = false;
 }
 
