@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Retention (docs/time-travel.md, "Retention") of the history of a user table that is itself
 # partitioned: orders, PARTITION BY LIST (region), three leaves, primary key (id, region), every
-# leaf REPLICA IDENTITY FULL. Its history is written in five phases, one per 5-second partition
+# leaf REPLICA IDENTITY FULL. Its history is written in six phases, one per 5-second partition
 # of bemi.changes (made by the test, as test/shell/retention.sh does): inserts, updates, deletes,
 # rows moved between leaves (decoded as a DELETE from one leaf and a CREATE in the other), a key
-# change inside a leaf. After each phase the exact contents of the root and of every leaf are
-# read from the live tables, with an instant (clock_timestamp() after bemi.sync()). Then
+# change inside a leaf, a TRUNCATE of a leaf after the horizon. After each phase the exact
+# contents of the root and of every leaf are read from the live tables, with an instant
+# (clock_timestamp() after bemi.sync()). Then
 # bemi.retention is aimed so that the horizon H falls between phases (B0 + 10 s, or B0 + 15 s
 # when the worker's check comes late), and the test waits until the worker has recorded H and
 # dropped the partitions below it. Checked:
@@ -85,9 +86,12 @@ PHASES=(
      DELETE FROM orders WHERE id = 4"
     "BEGIN;
      UPDATE orders SET region = 'us' WHERE id = 5;                        -- asia -> us
-     UPDATE orders SET amount = amount + 1000;
+     UPDATE orders SET amount = amount + 1000 WHERE region <> 'asia';
      INSERT INTO orders VALUES (12, 'asia', 120, 'p5');
      COMMIT"
+    # a leaf emptied after H: its rows in the horizon's baseline (8, unchanged since phase 1)
+    # must go with it (they are kept with their leaf)
+    "TRUNCATE orders_asia; INSERT INTO orders VALUES (13, 'asia', 130, 'p6')"
 )
 contents() { # RELATION: its rows now, as jsonb
     q "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t.id, t.region), '[]') FROM $1 t"
