@@ -91,9 +91,10 @@ partitions() { # every range partition: name|upper (epoch)|rows|digest of their 
         GROUP BY p.partition, p.lower, p.upper ORDER BY p.lower"
 }
 
-# --- under 0.3: three phases, a second apart, well before a minute's end (U must come after the
-# upgrade) ---------------------------------------------------------------------------------
-wait_for 60 "SELECT extract(second FROM clock_timestamp()) < 40" || bemi_fail "clock"
+# --- under 0.3: three phases, a second apart, early in a minute: U, the next minute, must come
+# after the upgrade, and far enough after the last 0.3 change for step 2a's aim (which moves on
+# with the clock while it waits) to stay below it ------------------------------------------
+wait_for 60 "SELECT extract(second FROM clock_timestamp()) < 30" || bemi_fail "clock"
 PHASES_03=(
     "INSERT INTO t SELECT g, 'a' || g FROM generate_series(1, 8) g;
      INSERT INTO p VALUES (1, 1), (2, 2), (1001, 3), (1002, 4)"
