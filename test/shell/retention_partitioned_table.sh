@@ -15,7 +15,8 @@
 #      before the purge, for every instant);
 #   2. as_of (root, leaf), as_of_jsonb and versions at instants before H raise an ERROR whose
 #      HINT names bemi.retention (history takes no instant: after the purge it starts at H);
-#   3. history of the rows that moved between leaves (each key they had), and versions from H,
+#   3. history of the rows that moved between leaves (each key they had) and of the row whose key
+#      changed, and versions from H,
 #      equal what they returned before the purge from H on, and history still shows the moves
 #      made after H (the DELETE from the old leaf, the CREATE in the new one);
 #   4. whole partitions only: exactly the partitions with upper bound <= H are gone, every other
@@ -165,9 +166,10 @@ echo "ok: before the purge, as_of (root and leaves) and as_of_jsonb equal the li
 
 # History of every key the moved rows had (by the root's name), one line per entry with its
 # effective_at as epoch first; versions of the root from each candidate horizon.
-KEYS=$(q "SELECT DISTINCT primary_key FROM bemi.changes WHERE root_table = 'orders' AND primary_key ~ '^\[(1|2|5),'
+# (and of row 3, whose key became 100 in phase 3: history follows that both ways)
+KEYS=$(q "SELECT DISTINCT primary_key FROM bemi.changes WHERE root_table = 'orders' AND primary_key ~ '^\[(1|2|5|3|100),'
            ORDER BY 1")
-[[ $(wc -l <<<"$KEYS") == 7 ]] || bemi_fail "the moved rows' keys: $KEYS"
+[[ $(wc -l <<<"$KEYS") == 9 ]] || bemi_fail "the moved rows' keys: $KEYS"
 history_of() { # KEY
     q "SELECT format('%s|%s|%s|%s|%s|%s', extract(epoch FROM effective_at), id, operation, \"table\", primary_key, diff)
          FROM bemi.history('orders'::regclass, '$1') ORDER BY capture, commit_position, seq"
@@ -266,4 +268,4 @@ expected_moves=$(q "SELECT count(*) FROM bemi.changes WHERE root_table = 'orders
 got=$(versions_from "$H")
 [[ -n $got && $got == "$(cat "$TMP/versions_$c")" ]] ||
     bemi_fail "versions from H differ: $(diff <(echo "$got") "$TMP/versions_$c" | head -10)"
-echo "ok: history of the $k keys of the moved rows ($expected_moves moves after H) and versions from H unchanged by the purge"
+echo "ok: history of the $k keys of the moved rows and the key-changed one ($expected_moves moves after H) and versions from H unchanged by the purge"
