@@ -45,18 +45,8 @@ export BEMI_SHARED_PRELOAD=bemi
 export BEMI_TEST_EXTRA_CONF="restart_after_crash = on"
 bemi_own_cluster_start "$TMP/cluster"
 mkdir -p "$TMP" && chmod 777 "$TMP"
-q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
-set_conf() { # NAME VALUE: ALTER SYSTEM and reload (the worker reads them between turns)
-    psql -X -q -c "ALTER SYSTEM SET $1 = '$2'" -c "SELECT pg_reload_conf()" >/dev/null
-}
-wait_for() { # SECONDS SQL: until SQL returns t
-    local i
-    for ((i = 0; i < $1 * 5; i++)); do
-        [[ $(q "$2" 2>/dev/null) == t ]] && return 0
-        sleep 0.2
-    done
-    return 1
-}
+# shellcheck source-path=SCRIPTDIR source=../lib/retention.sh
+source "$here/../lib/retention.sh"
 
 # Partitions made in the transaction of CREATE EXTENSION, before the worker stores anything:
 # [now - 1 day, B0), then [B0 + 5i, B0 + 5(i+1)) for 3 minutes.

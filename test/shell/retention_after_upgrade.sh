@@ -33,19 +33,8 @@ bemi_own_test_cluster retention_after_upgrade
 DB=bemi_retention_upgrade
 TMP=$BEMI_TEST_TMPDIR/retention_after_upgrade
 mkdir -p "$TMP" && chmod 777 "$TMP"
-q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
-set_conf() { # NAME VALUE: ALTER SYSTEM and reload (the worker reads them between turns)
-    psql -X -q -c "ALTER SYSTEM SET $1 = '$2'" -c "SELECT pg_reload_conf()" >/dev/null
-}
-wait_for() { # SECONDS SQL: until SQL returns t
-    local i
-    for ((i = 0; i < $1 * 5; i++)); do
-        [[ $(q "$2" 2>/dev/null) == t ]] && return 0
-        sleep 0.2
-    done
-    return 1
-}
-synced() { [[ $(q "SELECT bemi.sync()") == t ]] || bemi_fail "sync ($1): $(q "SELECT state, last_error FROM bemi.status")"; }
+# shellcheck source-path=SCRIPTDIR source=../lib/retention.sh
+source "$here/../lib/retention.sh"
 NEW_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$here/../../bemi.control")
 [[ -n $NEW_VERSION && $NEW_VERSION != 0.3 ]] || bemi_fail "default_version in bemi.control: '$NEW_VERSION'"
 
