@@ -1,6 +1,6 @@
 // Creating the partitions of bemi.changes ahead of the rows (partitions.hpp). The SQL decides
-// what to create (bemi._ensure_partitions, sql/0.4/40-ensure-partitions.sql); this skips the call while the partitions are known to be there, and keeps
-// a lock wait short.
+// what to create (bemi._ensure_partitions, sql/0.4/40-ensure-partitions.sql); this skips the
+// call while the partitions are known to be there, and keeps a lock wait short.
 //
 // C-style: no object with a destructor is alive across PostgreSQL calls.
 #include "pg/ingest/partitions.hpp"
