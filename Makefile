@@ -71,7 +71,7 @@ unittest: test/unit/bemi_unit
 # with AddressSanitizer and UndefinedBehaviorSanitizer. `make fuzz` runs every target for
 # FUZZ_SECONDS from its seed corpus in test/fuzz/corpus/<target>; new inputs and crash
 # reproducers go to FUZZ_WORK, never into the committed corpus.
-FUZZ_TARGETS = context comment options json_escape
+FUZZ_TARGETS = context comment options json_escape record_fields
 FUZZ_SECONDS ?= 20
 FUZZ_WORK ?= test/fuzz/work
 FUZZ_CXX ?= clang++-14

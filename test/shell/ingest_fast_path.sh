@@ -114,6 +114,14 @@ CREATE TABLE public.parted_us_low PARTITION OF public.parted_us FOR VALUES FROM 
 INSERT INTO public.parted VALUES (1, 'eu', 1), (2, 'us', 2);
 UPDATE public.parted SET region = 'eu' WHERE id = 2;
 
+-- names and keys the record escapes (quote, backslash, tab) or carries raw (non-ASCII); the
+-- fast path unescapes its top-level strings itself
+CREATE SCHEMA "sch ""q"" \ é";
+CREATE TABLE "sch ""q"" \ é"."tab	le ☃" (k1 text, k2 int, v text, PRIMARY KEY (k1, k2));
+INSERT INTO "sch ""q"" \ é"."tab	le ☃" VALUES (E'a"b\\c\td\x01', 1, 'x'), ('é', 2, NULL)
+    /*Bemi {"who": "\u00e9 \"q\" \\ \t \u0001"} Bemi*/;
+UPDATE "sch ""q"" \ é"."tab	le ☃" SET k1 = 'plain' WHERE k2 = 2;
+
 -- context with "SQL", and a context comment
 SELECT bemi_set_context('{"user_id": 7, "endpoint": "/fast", "nested": {"a": [1, "two"]}}');
 INSERT INTO public.toasty VALUES (3, 'with context', NULL);

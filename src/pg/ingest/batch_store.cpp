@@ -2,11 +2,14 @@
 // reads the batch through bemi._batch_records, casts every record to jsonb, extracts each field
 // with ->> and ->, joins the rows with their COMMIT records, sorts, and inserts through the
 // executor: most of the worker's cost per change that is not the indexes. The fast path here
-// does the same work in one pass per record: it parses each record once (jsonb_in, as the
-// cast does), takes every field with the very functions -> and ->> call, evaluates the
-// table's own defaults for the columns it does not set, and inserts with table_multi_insert
-// and the executor's constraint and index routines. Its rows are the SQL path's, value for
-// value (test/shell/ingest_fast_path.sh compares them).
+// does the same work in one pass per record: it finds the record's fields in its text
+// (bemi::split_record; the writer wrote them), takes strings and integers from there, parses
+// only the objects (before, after, context: jsonb_in, as the cast does, each alone; a run of
+// records with the same context text parses it once), evaluates the table's own defaults for
+// the columns it does not set, and inserts with table_multi_insert and the executor's
+// constraint and index routines. A record that split_record does not understand is parsed
+// whole and read with the very functions -> and ->> call. Its rows are the SQL path's, value
+// for value (test/shell/ingest_fast_path.sh compares them).
 //
 // bemi.changes is partitioned by effective_at (0.4): each row goes to its leaf partition as
 // COPY FROM routes rows (ExecFindPartition). A batch's rows come in commit order, effective_at
@@ -25,6 +28,7 @@
 // C-style: no object with a destructor is alive across PostgreSQL calls.
 #include "pg/ingest/batch_store.hpp"
 
+#include "bemi/record_fields.hpp"
 #include "pg/boundary.hpp"
 #include "pg/compat.hpp"
 #include "pg/ingest/decoded_batch.hpp"
@@ -68,19 +72,6 @@ const ColumnSpec kSpecs[kColumns] = {
     {"commit_position", INT8OID}, {"previous_primary_key", TEXTOID}, {"unchanged_toast", TEXTARRAYOID},
     {"actor", JSONBOID},        {"fallback", JSONBOID},       {"capture", UUIDOID},
     {"root_schema", TEXTOID},   {"root_table", TEXTOID},      {"effective_at", TIMESTAMPTZOID},
-};
-
-// The record keys read, as text datums made once per batch.
-enum Key {
-    kKeyPrimaryKey, kKeyBefore, kKeyAfter, kKeyContext, kKeyDatabase, kKeySchema, kKeyTable, kKeyOperation,
-    kKeyTransactionId, kKeySeq, kKeyPosition, kKeyCommitPosition, kKeyCommittedAt, kKeyPreviousPrimaryKey,
-    kKeyUnchangedToast, kKeyActor, kKeyFallback, kKeyRootSchema, kKeyRootTable, kKeys
-};
-
-const char *const kKeyNames[kKeys] = {
-    "primary_key", "before", "after", "context", "database", "schema", "table", "operation",
-    "transaction_id", "seq", "position", "commit_position", "committed_at", "previous_primary_key",
-    "unchanged_toast", "actor", "fallback", "root_schema", "root_table",
 };
 
 // Both paths tell BEGIN and COMMIT records by these (bemi._ingest_by_record's LIKE patterns).
@@ -130,8 +121,12 @@ struct Store {
     int used;
     size_t buffered_bytes;
     int64 inserted;
-    Datum keys[kKeys];
     pg_uuid_t capture;
+    // The last context parsed (rows_cxt: forgotten at each flush). The records of one
+    // statement carry the same context text; it is parsed once for all of them.
+    char *context_text;
+    size_t context_len;
+    Datum context;
 };
 
 Store S;
@@ -148,65 +143,10 @@ bool has_prefix(const char *data, int len, const char *prefix, size_t prefix_len
     return static_cast<size_t>(len) >= prefix_len && memcmp(data, prefix, prefix_len) == 0;
 }
 
-// A function of two arguments that may return NULL, called as the executor calls the
-// operators -> (jsonb_object_field) and ->> (jsonb_object_field_text).
-Datum call_nullable(PGFunction fn, Datum a, Datum b, bool *isnull) {
-    LOCAL_FCINFO(fcinfo, 2);
-    InitFunctionCallInfoData(*fcinfo, nullptr, 2, InvalidOid, nullptr, nullptr);
-    fcinfo->args[0].value = a;
-    fcinfo->args[0].isnull = false;
-    fcinfo->args[1].value = b;
-    fcinfo->args[1].isnull = false;
-    const Datum result = fn(fcinfo);
-    *isnull = fcinfo->isnull;
-    return result;
-}
-
-Datum field(Datum record, Key key, bool *isnull) { // record -> 'key'
-    return call_nullable(jsonb_object_field, record, S.keys[key], isnull);
-}
-
-Datum field_text(Datum record, Key key, bool *isnull) { // record ->> 'key'
-    return call_nullable(jsonb_object_field_text, record, S.keys[key], isnull);
-}
-
-// (record ->> 'key')::int8, ::int4, ::timestamptz: a cast from text is its type's input function.
-Datum field_int8(Datum record, Key key, bool *isnull) {
-    const Datum t = field_text(record, key, isnull);
-    return *isnull ? 0 : DirectFunctionCall1(int8in, CStringGetDatum(TextDatumGetCString(t)));
-}
-
-Datum field_int4(Datum record, Key key, bool *isnull) {
-    const Datum t = field_text(record, key, isnull);
-    return *isnull ? 0 : DirectFunctionCall1(int4in, CStringGetDatum(TextDatumGetCString(t)));
-}
-
-Datum field_timestamptz(Datum record, Key key, bool *isnull) {
-    const Datum t = field_text(record, key, isnull);
-    return *isnull ? 0
-                   : DirectFunctionCall3(timestamptz_in, CStringGetDatum(TextDatumGetCString(t)),
-                                         ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-}
-
-// The record's text as jsonb, as text::jsonb casts it (jsonb_in), in parse_cxt.
-Datum parse_record(const char *data, int len) {
-    MemoryContextReset(S.parse_cxt);
-    const MemoryContext old = MemoryContextSwitchTo(S.parse_cxt);
-    char *text = static_cast<char *>(palloc(static_cast<Size>(len) + 1));
-    memcpy(text, data, static_cast<size_t>(len));
-    text[len] = '\0';
-    const Datum record = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
-    MemoryContextSwitchTo(old);
-    return record;
-}
-
-// (SELECT array_agg(t) FROM jsonb_array_elements_text(record -> 'unchanged_toast') t): NULL
-// when the key is missing or the array empty. The record format has strings only; any other
-// element is left to the SQL path.
-Datum unchanged_toast(Datum record, bool *isnull) {
-    const Datum value = field(record, kKeyUnchangedToast, isnull);
-    if (*isnull)
-        return 0;
+// (SELECT array_agg(t) FROM jsonb_array_elements_text(value) t), value being record ->
+// 'unchanged_toast': NULL when the array is empty. The record format has strings only; any
+// other element is left to the SQL path.
+Datum toast_array(Datum value, bool *isnull) {
     Jsonb *array = DatumGetJsonbP(value);
     if (!JB_ROOT_IS_ARRAY(array) || JB_ROOT_IS_SCALAR(array))
         elog(ERROR, "bemi: unchanged_toast is not an array");
@@ -231,6 +171,114 @@ Datum unchanged_toast(Datum record, bool *isnull) {
     int lbs[1] = {1};
     // As array_agg builds it (makeMdArrayResult): one dimension from 1.
     return PointerGetDatum(construct_md_array(elements, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+// ---- A record's values as bemi._ingest's SELECT computes them (record::jsonb, then -> and
+// ->>), from the fields split_record finds in its text: no jsonb of the whole record, no
+// lookups in it; only the objects are parsed, each alone. Each returns false for what it does
+// not take: the batch is then left to the SQL path.
+
+using bemi::JsonKind;
+using bemi::JsonSpan;
+using bemi::RecordKey;
+
+// The span's text as jsonb (jsonb_in, as the cast does), copied into the current context;
+// the parse's own allocations stay in parse_cxt.
+Datum span_jsonb(const JsonSpan &span) {
+    const MemoryContext old = MemoryContextSwitchTo(S.parse_cxt);
+    char *text = static_cast<char *>(palloc(span.len + 1));
+    memcpy(text, span.data, span.len);
+    text[span.len] = '\0';
+    const Datum parsed = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
+    MemoryContextSwitchTo(old);
+    const Size size = VARSIZE(DatumGetPointer(parsed));
+    void *copy = palloc(size);
+    memcpy(copy, DatumGetPointer(parsed), size);
+    return PointerGetDatum(copy);
+}
+
+// record ->> 'key' of a string, or of a key missing or null.
+bool span_text(const JsonSpan &span, Datum *value, bool *isnull) {
+    *value = 0;
+    *isnull = span.kind == JsonKind::Missing || span.kind == JsonKind::Null;
+    if (*isnull)
+        return true;
+    if (span.kind != JsonKind::String) // ->> of a number, a boolean, a container: their jsonb text
+        return false;
+    text *t = static_cast<text *>(palloc(VARHDRSZ + span.len));
+    long n = static_cast<long>(span.len);
+    if (span.escaped)
+        n = bemi::unescape_json_string(span.data, span.len, VARDATA(t));
+    else
+        memcpy(VARDATA(t), span.data, span.len);
+    if (n < 0)
+        return false;
+    SET_VARSIZE(t, VARHDRSZ + n);
+    *value = PointerGetDatum(t);
+    return true;
+}
+
+// record -> 'key' of an object or array, or of a missing key.
+bool span_container(const JsonSpan &span, Datum *value, bool *isnull) {
+    *value = 0;
+    *isnull = span.kind == JsonKind::Missing;
+    if (*isnull)
+        return true;
+    if (span.kind != JsonKind::Object && span.kind != JsonKind::Array)
+        return false;
+    *value = span_jsonb(span);
+    return true;
+}
+
+// record -> 'context': as span_container, parsed once for a run of records with the same text.
+bool span_context(const JsonSpan &span, Datum *value, bool *isnull) {
+    if (span.kind != JsonKind::Object)
+        return span_container(span, value, isnull);
+    *isnull = false;
+    if (S.context_text == nullptr || S.context_len != span.len || memcmp(S.context_text, span.data, span.len) != 0) {
+        S.context = span_jsonb(span);
+        S.context_text = static_cast<char *>(palloc(span.len));
+        memcpy(S.context_text, span.data, span.len);
+        S.context_len = span.len;
+    }
+    *value = S.context;
+    return true;
+}
+
+// (record ->> 'key')::int8 and ::int4 of a JSON integer, or of a key missing or null.
+bool span_int8(const JsonSpan &span, Datum *value, bool *isnull) {
+    *value = 0;
+    *isnull = span.kind == JsonKind::Missing || span.kind == JsonKind::Null;
+    int64_t v = 0;
+    if (*isnull)
+        return true;
+    if (!bemi::parse_json_int(span, &v))
+        return false;
+    *value = Int64GetDatum(v);
+    return true;
+}
+
+bool span_int4(const JsonSpan &span, Datum *value, bool *isnull) {
+    if (!span_int8(span, value, isnull))
+        return false;
+    if (*isnull)
+        return true;
+    const int64 v = DatumGetInt64(*value);
+    if (v < PG_INT32_MIN || v > PG_INT32_MAX)
+        return false;
+    *value = Int32GetDatum(static_cast<int32>(v));
+    return true;
+}
+
+bool span_toast_array(const JsonSpan &span, Datum *value, bool *isnull) {
+    *value = 0;
+    *isnull = span.kind == JsonKind::Missing;
+    if (*isnull)
+        return true;
+    if (span.kind != JsonKind::Array)
+        return false;
+    *value = toast_array(span_jsonb(span), isnull);
+    return true;
 }
 
 // Why the fast path cannot store into bemi.changes as it is, or nullptr. Also finds the
@@ -360,6 +408,7 @@ void flush() {
     MemoryContextSwitchTo(old);
     ResetPerTupleExprContext(S.estate);
     MemoryContextReset(S.rows_cxt);
+    S.context_text = nullptr;
     S.inserted += S.used;
     S.used = 0;
     S.buffered_bytes = 0;
@@ -449,47 +498,89 @@ void add_row(const Datum *values, const bool *nulls, int len) {
         flush();
 }
 
+// A record written otherwise than the fast path reads it (a key the format does not have, an
+// escape it leaves to PostgreSQL, a field of another type): the ERROR leaves the batch to
+// bemi._ingest, which reads every record as jsonb. (Not the record's text: the reason is shown
+// in bemi.status.)
+[[noreturn]] void not_read(XLogRecPtr lsn) {
+    elog(ERROR, "bemi: the fast path does not read the record at %X/%X", static_cast<uint32>(lsn >> 32),
+         static_cast<uint32>(lsn));
+}
+
+// A row record's values from its fields (split_record), in rows_cxt. False when the record has
+// something this path does not take.
+bool row_from_fields(const char *data, int len, const Commit *commit, Datum *v, bool *n) {
+    bemi::RecordFields f;
+    if (!bemi::split_record(data, static_cast<size_t>(len), &f))
+        return false;
+    MemoryContextReset(S.parse_cxt);
+    Datum xid;
+    bool xid_null;
+    if (!span_int8(f[RecordKey::TransactionId], &xid, &xid_null))
+        return false;
+    if (xid_null || DatumGetInt64(xid) != commit->transaction_id)
+        elog(ERROR, "bemi: a row record is not of the transaction whose COMMIT follows it");
+    if (!span_text(f[RecordKey::Operation], &v[kOperation], &n[kOperation]))
+        return false;
+    if (n[kOperation])
+        elog(ERROR, "bemi: a record without an operation");
+    return span_text(f[RecordKey::PrimaryKey], &v[kPrimaryKey], &n[kPrimaryKey]) &&
+           span_container(f[RecordKey::Before], &v[kBefore], &n[kBefore]) &&
+           span_container(f[RecordKey::After], &v[kAfter], &n[kAfter]) &&
+           span_context(f[RecordKey::Context], &v[kContext], &n[kContext]) &&
+           span_text(f[RecordKey::Database], &v[kDatabase], &n[kDatabase]) &&
+           span_text(f[RecordKey::Schema], &v[kSchema], &n[kSchema]) &&
+           span_text(f[RecordKey::Table], &v[kTable], &n[kTable]) &&
+           span_int4(f[RecordKey::Seq], &v[kSeq], &n[kSeq]) &&
+           span_int8(f[RecordKey::Position], &v[kPosition], &n[kPosition]) &&
+           span_int8(f[RecordKey::CommitPosition], &v[kCommitPosition], &n[kCommitPosition]) &&
+           span_text(f[RecordKey::PreviousPrimaryKey], &v[kPreviousPrimaryKey], &n[kPreviousPrimaryKey]) &&
+           span_toast_array(f[RecordKey::UnchangedToast], &v[kUnchangedToast], &n[kUnchangedToast]) &&
+           span_container(f[RecordKey::Actor], &v[kActor], &n[kActor]) &&
+           span_container(f[RecordKey::Fallback], &v[kFallback], &n[kFallback]) &&
+           span_text(f[RecordKey::RootSchema], &v[kRootSchema], &n[kRootSchema]) &&
+           span_text(f[RecordKey::RootTable], &v[kRootTable], &n[kRootTable]);
+}
+
 // One row record of commit: its values as bemi._ingest's SELECT computes them.
-void store_row(const char *data, int len, const Commit *commit) {
+void store_row(XLogRecPtr lsn, const char *data, int len, const Commit *commit) {
     route_commit(commit);
-    const Datum r = parse_record(data, len);
     const MemoryContext old = MemoryContextSwitchTo(S.rows_cxt);
     Datum v[kColumns];
     bool n[kColumns];
-    // Joined on the transaction id, as the SQL path joins rows and COMMIT records.
-    bool isnull = false;
-    const Datum xid = field_int8(r, kKeyTransactionId, &isnull);
-    if (isnull || DatumGetInt64(xid) != commit->transaction_id)
-        elog(ERROR, "bemi: a row record is not of the transaction whose COMMIT follows it");
-    v[kOperation] = field_text(r, kKeyOperation, &n[kOperation]);
-    if (n[kOperation])
-        elog(ERROR, "bemi: a record without an operation");
-    v[kPrimaryKey] = field_text(r, kKeyPrimaryKey, &n[kPrimaryKey]);
-    v[kBefore] = field(r, kKeyBefore, &n[kBefore]);
-    v[kAfter] = field(r, kKeyAfter, &n[kAfter]);
-    v[kContext] = field(r, kKeyContext, &n[kContext]);
-    v[kDatabase] = field_text(r, kKeyDatabase, &n[kDatabase]);
-    v[kSchema] = field_text(r, kKeySchema, &n[kSchema]);
-    v[kTable] = field_text(r, kKeyTable, &n[kTable]);
+    if (!row_from_fields(data, len, commit, v, n))
+        not_read(lsn);
     v[kCommittedAt] = TimestampTzGetDatum(commit->committed_at);
     n[kCommittedAt] = false;
     v[kTransactionId] = Int64GetDatum(commit->transaction_id);
     n[kTransactionId] = false;
-    v[kSeq] = field_int4(r, kKeySeq, &n[kSeq]);
-    v[kPosition] = field_int8(r, kKeyPosition, &n[kPosition]);
-    v[kCommitPosition] = field_int8(r, kKeyCommitPosition, &n[kCommitPosition]);
-    v[kPreviousPrimaryKey] = field_text(r, kKeyPreviousPrimaryKey, &n[kPreviousPrimaryKey]);
-    v[kUnchangedToast] = unchanged_toast(r, &n[kUnchangedToast]);
-    v[kActor] = field(r, kKeyActor, &n[kActor]);
-    v[kFallback] = field(r, kKeyFallback, &n[kFallback]);
     v[kCapture] = UUIDPGetDatum(&S.capture);
     n[kCapture] = false;
-    v[kRootSchema] = field_text(r, kKeyRootSchema, &n[kRootSchema]);
-    v[kRootTable] = field_text(r, kKeyRootTable, &n[kRootTable]);
     v[kEffectiveAt] = TimestampTzGetDatum(commit->effective_at);
     n[kEffectiveAt] = commit->effective_null;
     add_row(v, n, len);
     MemoryContextSwitchTo(old);
+}
+
+// A COMMIT record's transaction id, commit position and time, from its fields (split_record).
+bool commit_from_fields(const char *data, int len, Commit *c) {
+    bemi::RecordFields f;
+    if (!bemi::split_record(data, static_cast<size_t>(len), &f))
+        return false;
+    int64_t xid = 0, position = 0;
+    const JsonSpan &at = f[RecordKey::CommittedAt];
+    char text[64]; // "YYYY-MM-DDTHH:MM:SS.ffffff+00:00" (docs/record-format.md)
+    if (!bemi::parse_json_int(f[RecordKey::TransactionId], &xid) ||
+        !bemi::parse_json_int(f[RecordKey::CommitPosition], &position) || at.kind != JsonKind::String || at.escaped ||
+        at.len >= sizeof text)
+        return false;
+    memcpy(text, at.data, at.len);
+    text[at.len] = '\0';
+    c->transaction_id = xid;
+    c->commit_position = position;
+    c->committed_at = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text),
+                                                              ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+    return true;
 }
 
 // Reads the batch's COMMIT records (their transaction id, commit position and time) and gives
@@ -511,20 +602,14 @@ bool read_commits(XLogRecPtr stored_upto, Datum seed, bool seed_null, Commit **c
             return false;
         if (!has_prefix(data, len, kCommitPrefix, sizeof kCommitPrefix - 1))
             continue;
-        const Datum r = parse_record(data, len);
         if (count == capacity) {
             capacity *= 2;
             list = static_cast<Commit *>(repalloc(list, sizeof(Commit) * static_cast<size_t>(capacity)));
         }
         Commit *c = &list[count++];
-        bool isnull = false;
         c->end = lsn;
-        c->transaction_id = DatumGetInt64(field_int8(r, kKeyTransactionId, &isnull));
-        bool position_null = false, time_null = false;
-        c->commit_position = DatumGetInt64(field_int8(r, kKeyCommitPosition, &position_null));
-        c->committed_at = DatumGetTimestampTz(field_timestamptz(r, kKeyCommittedAt, &time_null));
-        if (isnull || position_null || time_null)
-            elog(ERROR, "bemi: a COMMIT record without its transaction id, commit position or time");
+        if (!commit_from_fields(data, len, c))
+            not_read(lsn);
         c->keep = lsn > stored_upto;
         if (c->keep) {
             // greatest(seed, max(committed_at) OVER (... UNBOUNDED PRECEDING AND CURRENT ROW))
@@ -557,7 +642,7 @@ void store_rows(const Commit *commits, int ncommits) {
         if (k >= ncommits)
             elog(ERROR, "bemi: a row record after the batch's last COMMIT record");
         if (commits[k].keep)
-            store_row(data, len, &commits[k]);
+            store_row(lsn, data, len, &commits[k]);
         CHECK_FOR_INTERRUPTS();
     }
     flush();
@@ -575,6 +660,7 @@ bool fast_store(const char *slot, XLogRecPtr upto, XLogRecPtr stored_upto, Datum
                 FastResult *result) {
     S.rows_cxt = AllocSetContextCreate(S.work_cxt, "bemi batch rows", ALLOCSET_DEFAULT_SIZES);
     S.parse_cxt = AllocSetContextCreate(S.work_cxt, "bemi batch record", ALLOCSET_DEFAULT_SIZES);
+    S.context_text = nullptr;
     S.reader = decoded_batch_open(slot, upto);
     Commit *commits = nullptr;
     int ncommits = 0;
@@ -724,8 +810,6 @@ void store_batch(const char *slot, const char *origin, XLogRecPtr upto, const pg
         bool seed_null = false;
         const Datum seed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &seed_null);
         memcpy(&S.capture, capture, sizeof S.capture);
-        for (int k = 0; k < kKeys; ++k)
-            S.keys[k] = CStringGetTextDatum(kKeyNames[k]);
         fast = try_fast(slot, upto, stored_upto, seed, seed_null, &result);
     }
     if (fast) {
